@@ -1,0 +1,216 @@
+//! JSON header serialization (spec §3.1, serialize type 0).
+//!
+//! Encoding reproduces `RemotingSerializable.encode(command)` byte for byte: fastjson writes
+//! the bean's getter properties in alphabetical order, omits nulls and always includes
+//! `serializeTypeCurrentRPC`:
+//!
+//! ```text
+//! {"code":0,"extFields":{..},"flag":1,"language":"JAVA","opaque":7,"remark":"..","serializeTypeCurrentRPC":"JSON","version":479}
+//! ```
+//!
+//! Decoding accepts what real clients send: any property order, no
+//! `serializeTypeCurrentRPC`, `language` as a name or a number (unknown → `OTHER`), missing
+//! `flag` (0), `remark` as `""` or `null`, extFields values as numbers or booleans (stored as
+//! their text), numbers given as numeric strings, unknown properties, trailing whitespace.
+
+use crate::command::RemotingCommand;
+use crate::error::{Error, Result};
+use crate::ext_fields::ExtFields;
+use crate::frame::SerializeType;
+use crate::json::{self, JsonStyle, Object, Value, write_string};
+use crate::language::LanguageCode;
+
+/// Decodes a JSON header into a command with an empty body.
+///
+/// # Errors
+///
+/// [`Error::Json`] for malformed JSON or a non-object header, [`Error::InvalidField`] when
+/// `code`, `version`, `opaque` or `flag` is not a 32-bit integer.
+pub fn decode(header: &[u8]) -> Result<RemotingCommand> {
+    let value = json::parse(header)?;
+    let object = value.as_object().ok_or(Error::Json {
+        offset: 0,
+        reason: "header is not a JSON object",
+    })?;
+    Ok(RemotingCommand {
+        code: int_property(object, "code")?,
+        language: object.get("language").map_or(LanguageCode::Java, language),
+        version: int_property(object, "version")?,
+        opaque: int_property(object, "opaque")?,
+        flag: int_property(object, "flag")?,
+        remark: object.get("remark").and_then(Value::to_field_string),
+        ext_fields: object.get("extFields").and_then(ext_fields),
+        body: bytes::Bytes::new(),
+        serialize_type: SerializeType::Json,
+    })
+}
+
+/// Appends the header's JSON text, exactly as a Java peer writes it.
+pub fn encode(command: &RemotingCommand, out: &mut Vec<u8>) {
+    let style = JsonStyle::Fastjson;
+    out.extend_from_slice(format!("{{\"code\":{}", command.code).as_bytes());
+    if let Some(fields) = &command.ext_fields {
+        out.extend_from_slice(b",\"extFields\":{");
+        for (index, (key, value)) in fields.iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_string(out, key, style);
+            out.push(b':');
+            write_string(out, value, style);
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(format!(",\"flag\":{}", command.flag).as_bytes());
+    out.extend_from_slice(b",\"language\":");
+    write_string(out, command.language.name(), style);
+    out.extend_from_slice(format!(",\"opaque\":{}", command.opaque).as_bytes());
+    if let Some(remark) = &command.remark {
+        out.extend_from_slice(b",\"remark\":");
+        write_string(out, remark, style);
+    }
+    // Java writes the type it is encoding with, which is JSON here by definition.
+    out.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\"");
+    out.extend_from_slice(format!(",\"version\":{}}}", command.version).as_bytes());
+}
+
+/// An `int` bean property: a number or numeric string; absent or null is 0 (Java default).
+fn int_property(object: &Object, name: &str) -> Result<i32> {
+    let Some(value) = object.get(name) else {
+        return Ok(0);
+    };
+    if *value == Value::Null {
+        return Ok(0);
+    }
+    value
+        .to_i64_lenient()
+        .and_then(|wide| i32::try_from(wide).ok())
+        .ok_or_else(|| {
+            let text = value.to_field_string().unwrap_or_default();
+            Error::invalid_field(name, &text, "a 32-bit integer")
+        })
+}
+
+/// fastjson binds enums from a name or an ordinal.
+fn language(value: &Value) -> LanguageCode {
+    match value {
+        Value::String(name) => LanguageCode::from_name(name),
+        Value::Number(number) => number
+            .as_i64()
+            .and_then(|code| u8::try_from(code).ok())
+            .map_or(LanguageCode::Other, LanguageCode::from_code),
+        Value::Null => LanguageCode::Java,
+        _ => LanguageCode::Other,
+    }
+}
+
+/// extFields as a string map; null values are dropped (Java's map lookup sees null).
+fn ext_fields(value: &Value) -> Option<ExtFields> {
+    let object = value.as_object()?;
+    let mut fields = ExtFields::new();
+    for (key, value) in object.iter() {
+        let Some(key) = key.to_field_string() else {
+            continue;
+        };
+        if let Some(value) = value.to_field_string() {
+            fields.insert(key, value);
+        }
+    }
+    Some(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_response_header_matches_java_bytes() {
+        let mut response = RemotingCommand::response(0, None);
+        response.opaque = 7;
+        response.set_ext_field("queueOffset", "12");
+        response.set_ext_field("msgId", "7F00000100002A9F0000000000C133B7");
+        response.set_ext_field("queueId", "1");
+        response.set_ext_field("MSG_REGION", "DefaultRegion");
+        response.set_ext_field("TRACE_ON", "true");
+        let mut out = Vec::new();
+        encode(&response, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            concat!(
+                r#"{"code":0,"extFields":{"MSG_REGION":"DefaultRegion","TRACE_ON":"true","#,
+                r#""msgId":"7F00000100002A9F0000000000C133B7","queueId":"1","queueOffset":"12"},"#,
+                r#""flag":1,"language":"JAVA","opaque":7,"serializeTypeCurrentRPC":"JSON","version":479}"#
+            )
+        );
+    }
+
+    #[test]
+    fn golden_error_response_with_remark_and_no_ext_fields() {
+        let mut response =
+            RemotingCommand::response(3, Some(" request type 999 not supported".into()));
+        response.opaque = 1;
+        let mut out = Vec::new();
+        encode(&response, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"code":3,"flag":1,"language":"JAVA","opaque":1,"remark":" request type 999 not supported","serializeTypeCurrentRPC":"JSON","version":479}"#
+        );
+    }
+
+    #[test]
+    fn golden_remark_escapes_like_fastjson() {
+        let mut response = RemotingCommand::response(1, Some("a\"b\\c\u{1}ü".into()));
+        response.ext_fields = Some(ExtFields::new());
+        let mut out = Vec::new();
+        encode(&response, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"code\":1,\"extFields\":{},\"flag\":1,\"language\":\"JAVA\",\"opaque\":0,\"remark\":\"a\\\"b\\\\c\\u0001ü\",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":479}"
+        );
+    }
+
+    #[test]
+    fn decodes_go_style_header() {
+        let command = decode(
+            br#"{"code":105,"language":"GO","version":317,"opaque":3,"flag":0,"remark":"","extFields":{"topic":"T"}}"#,
+        )
+        .unwrap();
+        assert_eq!(command.code, 105);
+        assert_eq!(command.language, LanguageCode::Go);
+        assert_eq!(command.version, 317);
+        assert_eq!(command.opaque, 3);
+        assert_eq!(command.remark.as_deref(), Some(""));
+        assert_eq!(command.ext_field("topic"), Some("T"));
+    }
+
+    #[test]
+    fn leniency_numbers_booleans_languages_and_missing_fields() {
+        let command = decode(
+            br#"{"code":"11","language":12,"opaque":5,"remark":null,"unknown":[1,{"x":2}],
+                "extFields":{"queueId":0,"k":false,"g":1795316032582,"n":null,"f":1.50}}"#,
+        )
+        .unwrap();
+        assert_eq!(command.code, 11);
+        assert_eq!(command.language, LanguageCode::Rust);
+        assert_eq!(command.flag, 0);
+        assert_eq!(command.version, 0);
+        assert_eq!(command.remark, None);
+        let fields = command.ext_fields.unwrap();
+        assert_eq!(fields.get("queueId").map(String::as_str), Some("0"));
+        assert_eq!(fields.get("k").map(String::as_str), Some("false"));
+        assert_eq!(fields.get("g").map(String::as_str), Some("1795316032582"));
+        assert_eq!(fields.get("f").map(String::as_str), Some("1.50"));
+        assert!(!fields.contains_key("n"));
+        let other = decode(br#"{"code":1,"language":"KOTLIN"}"#).unwrap();
+        assert_eq!(other.language, LanguageCode::Other);
+        assert_eq!(other.ext_fields, None);
+    }
+
+    #[test]
+    fn rejects_non_object_and_bad_ints() {
+        assert!(decode(b"[]").is_err());
+        assert!(decode(br#"{"code":"x"}"#).is_err());
+        assert!(decode(br#"{"code":2147483648}"#).is_err());
+        assert!(decode(b"").is_err());
+    }
+}

@@ -1,0 +1,319 @@
+//! The CommitLog: every message of every topic, appended to one run of 1 GiB segments
+//! (storage.md §2–§3). The source of truth: ConsumeQueues and IndexFiles are rebuilt from it.
+//!
+//! Appending is single-writer (the store's writer lock). A record of `len` bytes goes into
+//! the current segment only if `len + 8` bytes remain, so that an 8-byte BLANK record
+//! (`remaining`, `BLANK_MAGIC`) always fits to mark the segment's end; otherwise the BLANK is
+//! written and the record starts the next segment. The next segment is created, reserved
+//! with `fallocate` and pre-faulted on a background thread before it is needed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use ferromq_message::record::{self, RecordCheck, RecordRef};
+
+use crate::error::{Error, Result};
+use crate::file_queue::{FileQueue, Segment};
+use crate::io::{SegmentFile, Storage};
+
+/// The CommitLog's files and published positions.
+#[derive(Debug)]
+pub(crate) struct CommitLog {
+    files: FileQueue,
+    storage: Arc<dyn Storage>,
+    prefault: bool,
+    /// Store timestamp of the last record appended (CommitLog order is time order).
+    last_store_timestamp: AtomicI64,
+}
+
+/// Writer-side state: the segment being pre-allocated.
+#[derive(Debug, Default)]
+pub(crate) struct Appender {
+    next_file: Option<(u64, JoinHandle<Result<Arc<dyn SegmentFile>>>)>,
+}
+
+/// A record found while scanning, with where it lives.
+#[derive(Debug)]
+pub(crate) struct ScannedRecord<'a> {
+    pub phy_offset: u64,
+    pub size: u64,
+    pub record: RecordRef<'a>,
+}
+
+/// How a scan of the CommitLog ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScanEnd {
+    /// End of the last valid record (or BLANK-completed segment).
+    pub valid_end: u64,
+    /// Why the scan stopped there, if not at the end of the last segment.
+    pub stop_reason: Option<String>,
+}
+
+impl CommitLog {
+    pub(crate) fn load(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        file_size: u64,
+        prefault: bool,
+    ) -> Result<Self> {
+        let files = FileQueue::load(storage.clone(), dir, file_size)?;
+        Ok(CommitLog { files, storage, prefault, last_store_timestamp: AtomicI64::new(0) })
+    }
+
+    pub(crate) fn files(&self) -> &FileQueue {
+        &self.files
+    }
+
+    pub(crate) fn file_size(&self) -> u64 {
+        self.files.file_size()
+    }
+
+    /// Physical offset of the first byte still stored.
+    pub(crate) fn min_offset(&self) -> u64 {
+        self.files.min_offset()
+    }
+
+    /// Physical end of the appended records.
+    pub(crate) fn max_offset(&self) -> u64 {
+        self.files.write_end()
+    }
+
+    pub(crate) fn flushed_offset(&self) -> u64 {
+        self.files.flushed_end()
+    }
+
+    pub(crate) fn last_store_timestamp(&self) -> i64 {
+        self.last_store_timestamp.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_last_store_timestamp(&self, timestamp: i64) {
+        self.last_store_timestamp.store(timestamp, Ordering::Release);
+    }
+
+    /// The offset of the segment after the one holding `offset` (RocketMQ's `rollNextFile`).
+    pub(crate) fn roll_next_file(&self, offset: u64) -> u64 {
+        offset + self.file_size() - offset % self.file_size()
+    }
+
+    /// Reserves room for `len` contiguous bytes at the write end, writing a BLANK and rolling
+    /// to a new segment when they do not fit with 8 bytes to spare. Returns the physical
+    /// offset at which to write them. Writer only.
+    pub(crate) fn reserve(&self, appender: &mut Appender, len: u64) -> Result<(u64, Arc<Segment>)> {
+        let file_size = self.file_size();
+        assert!(len + record::BLANK_RECORD_SIZE as u64 <= file_size, "record of {len} bytes");
+        let mut wrote = self.files.write_end();
+        if let Some(segment) = self.files.segment_for(wrote) {
+            let remaining = segment.end_offset() - wrote;
+            if len + record::BLANK_RECORD_SIZE as u64 <= remaining {
+                return Ok((wrote, segment));
+            }
+            let blank = record::encode_blank(remaining as i32);
+            segment
+                .file
+                .write_at(wrote - segment.from_offset, &blank)
+                .map_err(|e| Error::io("write", segment.file.path(), e))?;
+            wrote += remaining;
+            self.files.set_write_end(wrote);
+        }
+        assert_eq!(wrote % file_size, 0, "a roll starts a segment: {wrote}");
+        let segment = self.roll(appender, wrote)?;
+        Ok((wrote, segment))
+    }
+
+    /// Starts a new segment at `from_offset` (a slave following its master's bytes).
+    pub(crate) fn roll_to(&self, appender: &mut Appender, from_offset: u64) -> Result<Arc<Segment>> {
+        assert_eq!(from_offset % self.file_size(), 0, "segments start on a boundary");
+        self.roll(appender, from_offset)
+    }
+
+    fn roll(&self, appender: &mut Appender, from_offset: u64) -> Result<Arc<Segment>> {
+        let path = self.files.segment_path(from_offset);
+        let prepared = match appender.next_file.take() {
+            Some((offset, handle)) => {
+                let file = handle.join().map_err(|_| {
+                    Error::io("pre-allocate", &path, std::io::Error::other("allocator panicked"))
+                })?;
+                if offset == from_offset { Some(file?) } else { None }
+            }
+            None => None,
+        };
+        let file = match prepared {
+            Some(file) => file,
+            None => {
+                self.storage.create_dir_all(self.files.dir()).map_err(|e| Error::io("mkdir", &path, e))?;
+                FileQueue::create_file(&*self.storage, &path, self.file_size())?
+            }
+        };
+        let segment = self.files.push_segment(from_offset, Some(file))?;
+        self.preallocate(appender, from_offset + self.file_size());
+        Ok(segment)
+    }
+
+    /// Starts creating the segment at `from_offset` in the background.
+    pub(crate) fn preallocate(&self, appender: &mut Appender, from_offset: u64) {
+        if let Some((offset, _)) = &appender.next_file {
+            if *offset == from_offset {
+                return;
+            }
+        }
+        let storage = self.storage.clone();
+        let dir = self.files.dir().to_path_buf();
+        let path = self.files.segment_path(from_offset);
+        let (size, prefault) = (self.file_size(), self.prefault);
+        let spawned = std::thread::Builder::new().name("ferromq-alloc".into()).spawn(move || {
+            storage.create_dir_all(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
+            let file = FileQueue::create_file(&*storage, &path, size)?;
+            if prefault {
+                file.prefault().map_err(|e| Error::io("prefault", &path, e))?;
+            }
+            Ok(file)
+        });
+        // If no thread can be spawned the roll creates the file inline instead.
+        appender.next_file = spawned.ok().map(|handle| (from_offset, handle));
+    }
+
+    /// Writes `bytes` at `phy_offset` inside `segment` without publishing them.
+    pub(crate) fn write(&self, segment: &Segment, phy_offset: u64, bytes: &[u8]) -> Result<()> {
+        assert!(phy_offset >= segment.from_offset, "write before segment");
+        assert!(phy_offset + bytes.len() as u64 <= segment.end_offset(), "write past segment");
+        segment
+            .file
+            .write_at(phy_offset - segment.from_offset, bytes)
+            .map_err(|e| Error::io("write", segment.file.path(), e))
+    }
+
+    /// Publishes everything below `end` as written.
+    pub(crate) fn publish(&self, end: u64, last_store_timestamp: i64) {
+        assert!(end >= self.files.write_end(), "write end moves backwards");
+        // Timestamp first: a reader that sees the new end must not see an older timestamp
+        // paired with it (the flusher reads them in the opposite order).
+        self.set_last_store_timestamp(last_store_timestamp);
+        self.files.set_write_end(end);
+    }
+
+    /// `len` bytes at `phy_offset` as a zero-copy view, if they are all written and inside
+    /// one segment.
+    pub(crate) fn view(&self, phy_offset: u64, len: usize) -> Result<Option<Bytes>> {
+        let end = phy_offset.saturating_add(len as u64);
+        if end > self.max_offset() {
+            return Ok(None);
+        }
+        let Some(segment) = self.files.segment_for(phy_offset) else { return Ok(None) };
+        if end > segment.end_offset() {
+            return Ok(None);
+        }
+        let path = segment.file.path().to_path_buf();
+        let view = segment.file.clone().view(phy_offset - segment.from_offset, len);
+        view.map(Some).map_err(|e| Error::io("read", path, e))
+    }
+
+    /// The record starting at `phy_offset` (its size read from its first 4 bytes).
+    pub(crate) fn record_at(&self, phy_offset: u64) -> Result<Option<Bytes>> {
+        let Some(size_bytes) = self.view(phy_offset, 4)? else { return Ok(None) };
+        let size = i32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]]);
+        if size <= 0 {
+            return Ok(None);
+        }
+        self.view(phy_offset, size as usize)
+    }
+
+    /// Everything written from `phy_offset` to the end of its segment's written part (what a
+    /// master streams to a slave).
+    pub(crate) fn data_from(&self, phy_offset: u64) -> Result<Option<Bytes>> {
+        let end = self.max_offset();
+        let Some(segment) = self.files.segment_for(phy_offset).filter(|_| phy_offset < end) else {
+            return Ok(None);
+        };
+        let upto = end.min(segment.end_offset());
+        self.view(phy_offset, (upto - phy_offset) as usize)
+    }
+
+    /// Scans records from `from` (a segment start or record start) up to `end`, calling
+    /// `on_record` for each valid one, following BLANKs to the next segment, and stopping at
+    /// the first invalid record, at `end` or at the end of the last segment. Records must
+    /// carry their own physical offset, so a stale record left behind an earlier truncation
+    /// is invalid. Bytes at or past `end` are never read (a writer may be writing them).
+    pub(crate) fn scan(
+        &self,
+        from: u64,
+        end: u64,
+        check_crc: bool,
+        mut on_record: impl FnMut(&ScannedRecord<'_>) -> Result<()>,
+    ) -> Result<ScanEnd> {
+        let mut at = from;
+        loop {
+            let Some(segment) = self.files.segment_for(at).filter(|_| at < end) else {
+                return Ok(ScanEnd { valid_end: at, stop_reason: None });
+            };
+            let path = segment.file.path().to_path_buf();
+            let limit = (end.min(segment.end_offset()) - segment.from_offset) as usize;
+            let whole = segment.file.clone().view(0, limit);
+            let whole = whole.map_err(|e| Error::io("read", &path, e))?;
+            let mut pos = (at - segment.from_offset) as usize;
+            loop {
+                if pos == whole.len() {
+                    return Ok(ScanEnd { valid_end: segment.from_offset + pos as u64, stop_reason: None });
+                }
+                match record::check_record(&whole[pos..], check_crc) {
+                    Ok(RecordCheck::Message(rec)) => {
+                        let size = rec.encoded_len() as u64;
+                        let phy_offset = segment.from_offset + pos as u64;
+                        if rec.physical_offset != phy_offset as i64 {
+                            let reason = format!(
+                                "record at {phy_offset} in {} claims physical offset {}",
+                                path.display(),
+                                rec.physical_offset
+                            );
+                            return Ok(ScanEnd { valid_end: phy_offset, stop_reason: Some(reason) });
+                        }
+                        on_record(&ScannedRecord { phy_offset, size, record: rec })?;
+                        pos += size as usize;
+                    }
+                    Ok(RecordCheck::Blank { .. }) => {
+                        at = segment.end_offset();
+                        break;
+                    }
+                    Err(err) => {
+                        let phy_offset = segment.from_offset + pos as u64;
+                        let reason = format!("{} at offset {phy_offset}: {err}", path.display());
+                        return Ok(ScanEnd { valid_end: phy_offset, stop_reason: Some(reason) });
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::FsStorage;
+
+    #[test]
+    fn reserve_rolls_with_a_blank_when_the_record_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log =
+            CommitLog::load(Arc::new(FsStorage), dir.path().join("commitlog"), 64 * 1024, false)
+                .unwrap();
+        let mut appender = Appender::default();
+        let (at, segment) = log.reserve(&mut appender, 60 * 1024).unwrap();
+        assert_eq!(at, 0);
+        log.write(&segment, at, &vec![1u8; 60 * 1024]).unwrap();
+        log.publish(60 * 1024, 1);
+        // 4 KiB remain: 4088 bytes fit (8 to spare), 4089 do not.
+        let (at, _) = log.reserve(&mut appender, 4089).unwrap();
+        assert_eq!(at, 64 * 1024);
+        assert_eq!(log.files().segment_count(), 2);
+        let blank = log.view(60 * 1024, 8).unwrap().unwrap();
+        assert_eq!(&blank[..], &record::encode_blank(4096));
+        let next_next = dir.path().join("commitlog/00000000000000131072");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !next_next.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(next_next.exists(), "the segment after the new one is pre-allocated");
+    }
+}

@@ -1,0 +1,459 @@
+//! ConsumeQueue: per (topic, queue id), a dense array of 20-byte units pointing into the
+//! CommitLog (storage.md §8). Unit `n` is the message with queue offset `n`.
+//!
+//! ```text
+//! offset  size  field
+//!      0     8  physical offset of the record in the CommitLog (i64)
+//!      8     4  record size, TOTALSIZE (i32)
+//!     12     8  tags code (i64): Java hashCode of TAGS, or the delivery time on the schedule topic
+//! ```
+//! Units are only written by the store's single writer; readers see units below the
+//! published write position.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::config::{CQ_UNIT_SIZE_BYTES, PAGE_SIZE_BYTES};
+use crate::error::{Error, Result};
+use crate::file_queue::FileQueue;
+use crate::io::Storage;
+
+const PHY_OFFSET_POS: usize = 0;
+const SIZE_POS: usize = PHY_OFFSET_POS + 8;
+const TAGS_CODE_POS: usize = SIZE_POS + 4;
+const UNIT_LEN: usize = TAGS_CODE_POS + 8;
+const _: () = assert!(UNIT_LEN as u64 == CQ_UNIT_SIZE_BYTES);
+
+/// How many files from the end recovery scans (RocketMQ: the last three).
+const RECOVER_FILES: usize = 3;
+
+/// One ConsumeQueue unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CqUnit {
+    pub phy_offset: i64,
+    pub size: i32,
+    pub tags_code: i64,
+}
+
+impl CqUnit {
+    /// The filler RocketMQ writes before the first unit of a queue that starts past 0.
+    pub(crate) const BLANK: CqUnit = CqUnit { phy_offset: 0, size: i32::MAX, tags_code: 0 };
+
+    pub(crate) fn encode(&self) -> [u8; UNIT_LEN] {
+        let mut buf = [0u8; UNIT_LEN];
+        buf[PHY_OFFSET_POS..SIZE_POS].copy_from_slice(&self.phy_offset.to_be_bytes());
+        buf[SIZE_POS..TAGS_CODE_POS].copy_from_slice(&self.size.to_be_bytes());
+        buf[TAGS_CODE_POS..UNIT_LEN].copy_from_slice(&self.tags_code.to_be_bytes());
+        buf
+    }
+
+    pub(crate) fn decode(buf: &[u8; UNIT_LEN]) -> CqUnit {
+        let i64_at = |pos: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[pos..pos + 8]);
+            i64::from_be_bytes(b)
+        };
+        let mut size = [0u8; 4];
+        size.copy_from_slice(&buf[SIZE_POS..TAGS_CODE_POS]);
+        CqUnit {
+            phy_offset: i64_at(PHY_OFFSET_POS),
+            size: i32::from_be_bytes(size),
+            tags_code: i64_at(TAGS_CODE_POS),
+        }
+    }
+
+    /// RocketMQ's recovery validity rule: `offset >= 0 && size > 0` (blanks count).
+    pub(crate) fn is_valid(&self) -> bool {
+        self.phy_offset >= 0 && self.size > 0
+    }
+
+    pub(crate) fn is_blank(&self) -> bool {
+        *self == CqUnit::BLANK
+    }
+
+    /// Physical end offset of the record.
+    pub(crate) fn phy_end(&self) -> i64 {
+        self.phy_offset + i64::from(self.size)
+    }
+}
+
+/// The ConsumeQueue of one (topic, queue id).
+#[derive(Debug)]
+pub(crate) struct ConsumeQueue {
+    topic: String,
+    queue_id: i32,
+    files: FileQueue,
+    /// Byte position of the first unit whose record is still in the CommitLog.
+    min_logic_offset: AtomicU64,
+    /// End offset (`phy_offset + size`) of the last real unit written; -1 if none.
+    max_phy_end: AtomicI64,
+}
+
+impl ConsumeQueue {
+    /// Opens (or prepares to create) the queue under `root/consumequeue/<topic>/<queue_id>`.
+    pub(crate) fn open(
+        storage: Arc<dyn Storage>,
+        cq_root: &Path,
+        topic: &str,
+        queue_id: i32,
+        file_size: u64,
+    ) -> Result<Self> {
+        assert_eq!(file_size % CQ_UNIT_SIZE_BYTES, 0, "cq file size must hold whole units");
+        let dir = cq_root.join(topic).join(queue_id.to_string());
+        let files = FileQueue::load(storage, dir, file_size)?;
+        let min = files.min_offset();
+        Ok(ConsumeQueue {
+            topic: topic.to_owned(),
+            queue_id,
+            files,
+            min_logic_offset: AtomicU64::new(min),
+            max_phy_end: AtomicI64::new(-1),
+        })
+    }
+
+    /// Next queue offset to be written (number of units, counting blanks and expired ones).
+    pub(crate) fn max_offset(&self) -> i64 {
+        (self.files.write_end() / CQ_UNIT_SIZE_BYTES) as i64
+    }
+
+    /// First queue offset whose message is still stored.
+    pub(crate) fn min_offset(&self) -> i64 {
+        (self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT_SIZE_BYTES) as i64
+    }
+
+    /// End offset of the last real unit's record, -1 if none.
+    pub(crate) fn max_phy_end(&self) -> i64 {
+        self.max_phy_end.load(Ordering::Acquire)
+    }
+
+    /// Recovers the write position (storage.md §13.2): scans units from the third-last file
+    /// and stops at the first invalid one; everything after it is cut.
+    pub(crate) fn recover(&self) -> Result<()> {
+        let segments = self.files.segments();
+        let start = segments.len().saturating_sub(RECOVER_FILES);
+        let mut end = segments.get(start).map_or(0, |s| s.from_offset);
+        let mut max_phy_end = -1;
+        let mut buf = vec![0u8; 64 * 1024 - (64 * 1024) % UNIT_LEN];
+        'files: for segment in &segments[start..] {
+            let size = segment.file.size();
+            let mut pos = 0u64;
+            while pos < size {
+                let len = (buf.len() as u64).min(size - pos) as usize;
+                segment
+                    .file
+                    .read_at(pos, &mut buf[..len])
+                    .map_err(|e| Error::io("read", segment.file.path(), e))?;
+                for chunk in buf[..len].chunks_exact(UNIT_LEN) {
+                    let unit = decode_chunk(chunk);
+                    if !unit.is_valid() {
+                        break 'files;
+                    }
+                    if !unit.is_blank() {
+                        max_phy_end = unit.phy_end();
+                    }
+                    end += CQ_UNIT_SIZE_BYTES;
+                }
+                pos += len as u64;
+            }
+        }
+        self.files.truncate_to(end)?;
+        self.max_phy_end.store(max_phy_end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes the unit for `queue_offset` (storage.md §8.3). Idempotent: a unit whose
+    /// record is already covered, or whose slot is already written, is skipped. Only the
+    /// store's writer calls this.
+    pub(crate) fn put_unit(&self, queue_offset: i64, unit: CqUnit) -> Result<()> {
+        assert!(queue_offset >= 0, "negative queue offset {queue_offset}");
+        assert!(unit.is_valid() && !unit.is_blank(), "bad unit {unit:?}");
+        if unit.phy_end() <= self.max_phy_end() {
+            return Ok(());
+        }
+        let expect = queue_offset as u64 * CQ_UNIT_SIZE_BYTES;
+        let end = self.files.write_end();
+        let empty = self.max_phy_end() < 0 && end == self.files.min_offset();
+        if empty && expect > end {
+            // The queue starts past 0 (its earlier messages expired): RocketMQ pre-fills the
+            // first file with blank units up to the first real one.
+            self.ensure_capacity(queue_offset)?;
+            let from = self.files.min_offset();
+            self.files.set_write_end(from);
+            self.fill_blanks(from, expect)?;
+            self.min_logic_offset.store(expect, Ordering::Release);
+        } else if expect < end {
+            return Ok(());
+        } else if expect > end {
+            tracing::warn!(
+                topic = %self.topic, queue_id = self.queue_id, expected = expect, end,
+                "consume queue has a gap before this unit; filling it with blank units"
+            );
+            self.fill_blanks(end, expect)?;
+        }
+        self.write_unit(expect, &unit.encode())?;
+        self.max_phy_end.store(unit.phy_end(), Ordering::Release);
+        self.files.set_write_end(expect + CQ_UNIT_SIZE_BYTES);
+        Ok(())
+    }
+
+    /// Creates the files needed to write units up to `last_queue_offset`, so that the store
+    /// can fail a put cleanly (a full disk) before it writes anything to the CommitLog.
+    pub(crate) fn ensure_capacity(&self, last_queue_offset: i64) -> Result<()> {
+        let need_end = (last_queue_offset.max(0) as u64 + 1) * CQ_UNIT_SIZE_BYTES;
+        let file_size = self.files.file_size();
+        loop {
+            let next = match self.files.last() {
+                None => {
+                    let first = self.files.write_end().max(need_end - CQ_UNIT_SIZE_BYTES);
+                    first - first % file_size
+                }
+                Some(last) if last.end_offset() < need_end => last.end_offset(),
+                Some(_) => return Ok(()),
+            };
+            self.files.push_segment(next, None)?;
+        }
+    }
+
+    fn fill_blanks(&self, from: u64, to: u64) -> Result<()> {
+        let blank = CqUnit::BLANK.encode();
+        let mut at = from;
+        while at < to {
+            self.write_unit(at, &blank)?;
+            at += CQ_UNIT_SIZE_BYTES;
+        }
+        self.files.set_write_end(to.max(self.files.write_end()));
+        Ok(())
+    }
+
+    fn write_unit(&self, logic: u64, bytes: &[u8; UNIT_LEN]) -> Result<()> {
+        let segment = match self.files.segment_for(logic) {
+            Some(segment) => segment,
+            None => {
+                let file_size = self.files.file_size();
+                let next = self.files.last().map_or(logic - logic % file_size, |s| s.end_offset());
+                assert_eq!(next, logic - logic % file_size, "unit {logic} skips a file");
+                self.files.push_segment(next, None)?
+            }
+        };
+        segment
+            .file
+            .write_at(logic - segment.from_offset, bytes)
+            .map_err(|e| Error::io("write", segment.file.path(), e))
+    }
+
+    /// Up to `max_count` units starting at `queue_offset`, all from one file (a pull never
+    /// crosses a file, as in RocketMQ). Empty if the offset is not written.
+    pub(crate) fn units_from(&self, queue_offset: i64, max_count: usize) -> Result<Vec<CqUnit>> {
+        let logic = queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES;
+        let end = self.files.write_end();
+        let Some(segment) = self.files.segment_for(logic).filter(|_| logic < end) else {
+            return Ok(Vec::new());
+        };
+        let upto = end.min(segment.end_offset());
+        let count = (((upto - logic) / CQ_UNIT_SIZE_BYTES) as usize).min(max_count);
+        let mut buf = vec![0u8; count * UNIT_LEN];
+        segment
+            .file
+            .read_at(logic - segment.from_offset, &mut buf)
+            .map_err(|e| Error::io("read", segment.file.path(), e))?;
+        Ok(buf.chunks_exact(UNIT_LEN).map(decode_chunk).collect())
+    }
+
+    /// The unit at `queue_offset`, if written.
+    pub(crate) fn unit(&self, queue_offset: i64) -> Result<Option<CqUnit>> {
+        Ok(self.units_from(queue_offset, 1)?.pop())
+    }
+
+    /// The highest queue offset `o` such that every unit below `o` ends at or before
+    /// `phy_limit` — what readers may see when only `[0, phy_limit)` of the CommitLog is
+    /// readable (sync flush shows flushed data only).
+    pub(crate) fn max_offset_within(&self, phy_limit: i64) -> Result<i64> {
+        let max = self.max_offset();
+        if self.max_phy_end() <= phy_limit {
+            return Ok(max);
+        }
+        let (mut low, mut high) = (self.min_offset(), max);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.unit(mid)? {
+                Some(unit) if unit.is_blank() || unit.phy_end() <= phy_limit => low = mid + 1,
+                _ => high = mid,
+            }
+        }
+        Ok(low)
+    }
+
+    /// Cuts every unit whose record starts at or beyond `phy_offset` (storage.md §13.7).
+    pub(crate) fn truncate_dirty(&self, phy_offset: i64) -> Result<()> {
+        let min = self.min_offset();
+        let (mut low, mut high) = (min, self.max_offset());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.unit(mid)? {
+                Some(unit) if unit.is_blank() || unit.phy_offset < phy_offset => low = mid + 1,
+                _ => high = mid,
+            }
+        }
+        let end = low as u64 * CQ_UNIT_SIZE_BYTES;
+        if end < self.files.write_end() {
+            self.files.truncate_to(end)?;
+        }
+        let last_real = (min..low).rev().find_map(|o| match self.unit(o) {
+            Ok(Some(unit)) if !unit.is_blank() => Some(unit.phy_end()),
+            _ => None,
+        });
+        self.max_phy_end.store(last_real.unwrap_or(-1), Ordering::Release);
+        Ok(())
+    }
+
+    /// Moves the minimum to the first unit whose record is at or after `commit_log_min`.
+    pub(crate) fn correct_min_offset(&self, commit_log_min: i64) -> Result<()> {
+        let first = self.files.min_offset() / CQ_UNIT_SIZE_BYTES;
+        let (mut low, mut high) = (self.min_offset().max(first as i64), self.max_offset());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.unit(mid)? {
+                Some(unit) if unit.is_blank() || unit.phy_offset < commit_log_min => low = mid + 1,
+                _ => high = mid,
+            }
+        }
+        let min = low as u64 * CQ_UNIT_SIZE_BYTES;
+        self.min_logic_offset.fetch_max(min, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Flushes when at least `least_pages` pages are dirty (0: whenever anything is).
+    pub(crate) fn flush(&self, least_pages: u64) -> Result<bool> {
+        let (written, flushed) = (self.files.write_end(), self.files.flushed_end());
+        let dirty_pages = written / PAGE_SIZE_BYTES - flushed / PAGE_SIZE_BYTES;
+        if written <= flushed || (least_pages > 0 && dirty_pages < least_pages) {
+            return Ok(false);
+        }
+        self.files.flush()?;
+        Ok(true)
+    }
+
+    /// Deletes files whose every unit points below `commit_log_min`, never the last file.
+    /// Returns how many were deleted.
+    pub(crate) fn delete_expired(&self, commit_log_min: i64) -> Result<usize> {
+        let mut deleted = 0;
+        while self.files.segment_count() > 1 {
+            let Some(first) = self.files.first() else { break };
+            let last_unit_pos = first.file.size() - CQ_UNIT_SIZE_BYTES;
+            let mut buf = [0u8; UNIT_LEN];
+            first
+                .file
+                .read_at(last_unit_pos, &mut buf)
+                .map_err(|e| Error::io("read", first.file.path(), e))?;
+            let last = CqUnit::decode(&buf);
+            if last.is_blank() || !last.is_valid() || last.phy_offset >= commit_log_min {
+                break;
+            }
+            self.files.remove_first()?;
+            deleted += 1;
+        }
+        if deleted > 0 {
+            self.correct_min_offset(commit_log_min)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Removes every file of this queue.
+    pub(crate) fn destroy(&self) -> Result<()> {
+        self.files.destroy()?;
+        self.min_logic_offset.store(0, Ordering::Release);
+        self.max_phy_end.store(-1, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn decode_chunk(chunk: &[u8]) -> CqUnit {
+    let mut unit = [0u8; UNIT_LEN];
+    unit.copy_from_slice(chunk);
+    CqUnit::decode(&unit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::FsStorage;
+
+    fn open(dir: &Path) -> ConsumeQueue {
+        ConsumeQueue::open(Arc::new(FsStorage), dir, "TopicTest", 1, 100).unwrap()
+    }
+
+    fn unit(phy: i64) -> CqUnit {
+        CqUnit { phy_offset: phy, size: 100, tags_code: 7 }
+    }
+
+    #[test]
+    fn unit_golden_bytes_from_vector_a() {
+        let unit = CqUnit { phy_offset: 1234, size: 115, tags_code: 2_598_919 };
+        let expected = [0, 0, 0, 0, 0, 0, 4, 0xd2, 0, 0, 0, 0x73, 0, 0, 0, 0, 0, 0x27, 0xa8, 0x07];
+        assert_eq!(unit.encode(), expected);
+        assert_eq!(CqUnit::decode(&expected), unit);
+    }
+
+    #[test]
+    fn put_read_roll_and_recover() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        for i in 0..12 {
+            cq.put_unit(i, unit(i * 100)).unwrap();
+        }
+        // Duplicates are skipped.
+        cq.put_unit(3, unit(300)).unwrap();
+        assert_eq!(cq.max_offset(), 12);
+        assert_eq!(cq.max_phy_end(), 1200);
+        // 100-byte files hold 5 units: reads stop at a file end.
+        assert_eq!(cq.units_from(3, 10).unwrap(), vec![unit(300), unit(400)]);
+        assert_eq!(cq.unit(11).unwrap(), Some(unit(1100)));
+        assert_eq!(cq.unit(12).unwrap(), None);
+        drop(cq);
+
+        let cq = open(dir.path());
+        cq.recover().unwrap();
+        assert_eq!(cq.max_offset(), 12);
+        assert_eq!(cq.max_phy_end(), 1200);
+        cq.truncate_dirty(650).unwrap();
+        assert_eq!(cq.max_offset(), 7);
+        assert_eq!(cq.max_phy_end(), 700);
+        cq.truncate_dirty(0).unwrap();
+        assert_eq!(cq.max_offset(), 0);
+        assert_eq!(cq.max_phy_end(), -1);
+    }
+
+    #[test]
+    fn queue_starting_past_zero_is_prefilled_with_blanks() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        cq.put_unit(7, unit(5000)).unwrap();
+        assert_eq!(cq.min_offset(), 7);
+        assert_eq!(cq.max_offset(), 8);
+        assert_eq!(cq.unit(5).unwrap(), Some(CqUnit::BLANK));
+        drop(cq);
+        let cq = open(dir.path());
+        cq.recover().unwrap();
+        assert_eq!(cq.max_offset(), 8);
+        assert_eq!(cq.max_phy_end(), 5100);
+        cq.correct_min_offset(0).unwrap();
+        assert_eq!(cq.min_offset(), 7);
+    }
+
+    #[test]
+    fn visible_max_offset_and_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        for i in 0..12 {
+            cq.put_unit(i, unit(i * 100)).unwrap();
+        }
+        assert_eq!(cq.max_offset_within(1200).unwrap(), 12);
+        assert_eq!(cq.max_offset_within(650).unwrap(), 6);
+        assert_eq!(cq.max_offset_within(0).unwrap(), 0);
+        assert_eq!(cq.delete_expired(600).unwrap(), 1);
+        assert_eq!(cq.min_offset(), 6);
+        assert_eq!(cq.delete_expired(5000).unwrap(), 1, "the last file is never deleted");
+        assert_eq!(cq.min_offset(), 12, "every remaining unit points below the minimum");
+    }
+}

@@ -1,0 +1,219 @@
+//! Background work: the flush thread (CommitLog async flush, ConsumeQueue flush, checkpoint)
+//! and the index thread, which follows the CommitLog and feeds every record's keys to the
+//! IndexFile (RocketMQ's reput service, for the index only: ConsumeQueue units are written
+//! by the put itself so that a message is readable the moment `put` returns).
+
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::OnceLock;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use ferromq_message::properties::find_property;
+use ferromq_message::{property, sysflag};
+use parking_lot::{Condvar, Mutex};
+
+use crate::config::{FlushMode, PAGE_SIZE_BYTES};
+use crate::error::Result;
+use crate::store::Inner;
+
+/// Longest the index thread sleeps between checks when nobody wakes it.
+const INDEX_IDLE_PARK: Duration = Duration::from_millis(10);
+
+/// Wakes a parked worker thread cheaply: a put pays for `unpark` only when the worker is
+/// actually asleep.
+#[derive(Debug, Default)]
+pub(crate) struct Waker {
+    sleeping: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+impl Waker {
+    pub(crate) fn register(&self, thread: Thread) {
+        let _ = self.thread.set(thread);
+    }
+
+    pub(crate) fn wake(&self) {
+        // Pairs with the fence in `sleep`: either the worker sees the new work, or we see it
+        // asleep and unpark it.
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
+    }
+
+    /// Parks unless `has_work` turns true after announcing sleep.
+    fn sleep(&self, has_work: impl Fn() -> bool, timeout: Duration) {
+        self.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if !has_work() {
+            std::thread::park_timeout(timeout);
+        }
+        self.sleeping.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Stop signal for the background threads, with an interruptible sleep.
+#[derive(Debug, Default)]
+pub(crate) struct Shutdown {
+    stopped: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Shutdown {
+    pub(crate) fn signal(&self) {
+        *self.stopped.lock() = true;
+        self.condvar.notify_all();
+    }
+
+    pub(crate) fn is_signalled(&self) -> bool {
+        *self.stopped.lock()
+    }
+
+    /// Sleeps up to `timeout`; returns true if shutdown was signalled.
+    pub(crate) fn sleep(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut stopped = self.stopped.lock();
+        while !*stopped {
+            if self.condvar.wait_until(&mut stopped, deadline).timed_out() {
+                break;
+            }
+        }
+        *stopped
+    }
+}
+
+/// The flush thread: CommitLog every `flush_interval_commit_log_ms` when enough pages are
+/// dirty (thoroughly every `flush_commit_log_thorough_interval_ms`), ConsumeQueues every
+/// `flush_interval_consume_queue_ms`, then the checkpoint.
+pub(crate) fn run_flush(inner: &Inner) {
+    let config = &inner.config;
+    let tick = Duration::from_millis(
+        config.flush_interval_commit_log_ms.min(config.flush_interval_consume_queue_ms),
+    );
+    let (mut last_thorough, mut last_cq, mut last_cq_thorough) =
+        (Instant::now(), Instant::now(), Instant::now());
+    while !inner.shutdown.sleep(tick) {
+        if inner.poison.get().is_some() {
+            continue;
+        }
+        let now = Instant::now();
+        let thorough = now - last_thorough
+            >= Duration::from_millis(config.flush_commit_log_thorough_interval_ms);
+        let least_pages = if thorough { 0 } else { config.flush_commit_log_least_pages };
+        let log = &inner.commit_log;
+        let dirty_pages = log.max_offset() / PAGE_SIZE_BYTES - log.flushed_offset() / PAGE_SIZE_BYTES;
+        let dirty = log.max_offset() > log.flushed_offset();
+        // Under sync flush the puts flush for themselves; this catches puts with WAIT=false.
+        if dirty && (dirty_pages >= least_pages.max(1) || thorough) {
+            if let Err(err) = inner.flush_commit_log() {
+                tracing::error!(%err, "commit log flush failed");
+                continue;
+            }
+            if thorough {
+                last_thorough = now;
+            }
+        }
+        if now - last_cq >= Duration::from_millis(config.flush_interval_consume_queue_ms) {
+            last_cq = now;
+            let cq_thorough = now - last_cq_thorough
+                >= Duration::from_millis(config.flush_consume_queue_thorough_interval_ms);
+            if cq_thorough {
+                last_cq_thorough = now;
+            }
+            let least = if cq_thorough { 0 } else { config.flush_consume_queue_least_pages };
+            if let Err(err) = flush_consume_queues(inner, least).and_then(|()| inner.checkpoint.flush()) {
+                tracing::error!(%err, "consume queue or checkpoint flush failed");
+            }
+        }
+    }
+}
+
+/// Flushes every ConsumeQueue with at least `least_pages` dirty pages, then records in the
+/// checkpoint the store time up to which ConsumeQueues are durable.
+pub(crate) fn flush_consume_queues(inner: &Inner, least_pages: u64) -> Result<()> {
+    // Units are written inside the put, before `publish`: every unit of a record stored at
+    // or before this time is in the files we are about to flush.
+    let covered = inner.commit_log.last_store_timestamp();
+    let queues: Vec<_> = inner.queues.read().values().flat_map(|m| m.values().cloned()).collect();
+    for cq in queues {
+        cq.flush(least_pages)?;
+    }
+    if least_pages == 0 && covered > 0 {
+        inner.checkpoint.logics_msg_timestamp.store(covered, Ordering::Release);
+    }
+    Ok(())
+}
+
+/// The index thread: indexes every record from where the IndexFile left off.
+pub(crate) fn run_index(inner: &Inner) {
+    loop {
+        if let Err(err) = index_catch_up(inner) {
+            tracing::error!(%err, "building the index failed; retrying in 1 s");
+            if inner.shutdown.sleep(Duration::from_secs(1)) {
+                return;
+            }
+        }
+        if inner.shutdown.is_signalled() {
+            return;
+        }
+        let has_work = || inner.index_reput_offset() < inner.readable_end_for_index();
+        inner.index_waker.sleep(has_work, INDEX_IDLE_PARK);
+    }
+}
+
+impl Inner {
+    /// Where the index thread resumes.
+    fn index_reput_offset(&self) -> u64 {
+        self.index_reput.load(Ordering::Acquire)
+    }
+
+    fn readable_end_for_index(&self) -> u64 {
+        match self.config.flush_disk_type {
+            FlushMode::Sync => self.commit_log.flushed_offset(),
+            FlushMode::Async => self.commit_log.max_offset(),
+        }
+    }
+}
+
+/// Indexes every record between the reput offset and the readable end.
+pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
+    if !inner.config.message_index_enable {
+        inner.index_reput.store(inner.commit_log.max_offset(), Ordering::Release);
+        return Ok(());
+    }
+    let end = inner.readable_end_for_index();
+    let from = inner.index_reput_offset().max(inner.commit_log.min_offset());
+    if from >= end {
+        return Ok(());
+    }
+    let scan = inner.commit_log.scan(from, end, false, |found| {
+        let rec = &found.record;
+        if sysflag::transaction_type(rec.sysflag) == sysflag::TRANSACTION_ROLLBACK_TYPE {
+            return Ok(());
+        }
+        let keys = find_property(rec.properties, property::KEYS).and_then(|k| std::str::from_utf8(k).ok());
+        let uniq = find_property(rec.properties, property::UNIQ_KEY).and_then(|k| std::str::from_utf8(k).ok());
+        if keys.is_none() && uniq.is_none() {
+            return Ok(());
+        }
+        let sealed = inner.index.build_index(rec.topic, keys, uniq, found.phy_offset as i64, rec.store_timestamp)?;
+        if let Some(end_timestamp) = sealed {
+            inner.checkpoint.index_msg_timestamp.store(end_timestamp, Ordering::Release);
+            inner.checkpoint.flush()?;
+        }
+        Ok(())
+    })?;
+    let mut resume = scan.valid_end.max(from);
+    if let Some(reason) = &scan.stop_reason {
+        if resume < end {
+            // A damaged record on a live store: skip the rest of its segment, as RocketMQ's
+            // reput does, rather than stall the index forever.
+            tracing::warn!(reason, "index skips the rest of a segment after an unreadable record");
+            resume = inner.commit_log.roll_next_file(resume).min(end);
+        }
+    }
+    inner.index_reput.store(resume, Ordering::Release);
+    Ok(())
+}

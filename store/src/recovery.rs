@@ -1,0 +1,334 @@
+//! Opening a store: the directory lock, loading every file, and recovery as RocketMQ decides
+//! it (storage.md §13). Also the slave's append of replicated bytes, which dispatches records
+//! the same way recovery does.
+//!
+//! Recovery order: recover each ConsumeQueue's end (§13.2); scan the CommitLog from a start
+//! segment (the third-last after a clean exit; after a crash, the newest segment whose first
+//! record is older than the checkpoint says is safe), re-dispatching every valid record
+//! (idempotent), and cut the CommitLog at the first invalid record; then cut ConsumeQueues
+//! and IndexFiles that point past the cut.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ferromq_message::properties::find_property;
+use ferromq_message::record::{self, RecordCheck};
+use ferromq_message::property;
+
+use crate::checkpoint::Checkpoint;
+use crate::commit_log::{CommitLog, ScannedRecord};
+use crate::config::{RecoveryMode, StoreConfig};
+use crate::consume_queue::{ConsumeQueue, CqUnit};
+use crate::error::{Error, Result};
+use crate::index_file::IndexService;
+use crate::io::Storage;
+use crate::store::{Inner, SCHEDULE_TOPIC, dispatches, tags_code_of};
+
+pub(crate) const ABORT_FILE: &str = "abort";
+pub(crate) const LOCK_FILE: &str = "lock";
+pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
+pub(crate) const COMMIT_LOG_DIR: &str = "commitlog";
+pub(crate) const CONSUME_QUEUE_DIR: &str = "consumequeue";
+pub(crate) const INDEX_DIR: &str = "index";
+
+/// Segments a normal recovery scans from the end (RocketMQ 4.9: the last three).
+const NORMAL_RECOVERY_SEGMENTS: usize = 3;
+
+type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
+
+/// Loads and recovers the store at `config.store_path_root_dir`.
+pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inner> {
+    let root = config.store_path_root_dir.clone();
+    storage.create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+    let dir_lock = lock_dir(&root)?;
+    let abort = root.join(ABORT_FILE);
+    let mode = if storage.exists(&abort) { RecoveryMode::Abnormal } else { RecoveryMode::Normal };
+
+    let commit_log = CommitLog::load(
+        storage.clone(),
+        root.join(COMMIT_LOG_DIR),
+        config.mapped_file_size_commit_log,
+        config.prefault_segments,
+    )?;
+    let mut queues = load_consume_queues(&*storage, &storage, &root, config.consume_queue_file_size())?;
+    let checkpoint = Checkpoint::open(&*storage, &root.join(CHECKPOINT_FILE))?;
+    let index = IndexService::load(
+        storage.clone(),
+        root.join(INDEX_DIR),
+        config.max_hash_slot_num,
+        config.max_index_num,
+        mode == RecoveryMode::Normal,
+        checkpoint.index_msg_timestamp.load(Ordering::Acquire),
+    )?;
+
+    for cq in queues.values().flat_map(|m| m.values()) {
+        cq.recover()?;
+    }
+    recover_commit_log(&config, &storage, &commit_log, &mut queues, &checkpoint, &index, mode)?;
+    let min = commit_log.min_offset() as i64;
+    for cq in queues.values().flat_map(|m| m.values()) {
+        cq.correct_min_offset(min)?;
+    }
+
+    let index_start = index.last_indexed_phy_offset().map_or(0, |o| o.max(0) as u64);
+    let index_start = index_start.max(commit_log.min_offset());
+    let inner = Inner::new(config, storage.clone(), commit_log, queues, checkpoint, index, mode, dir_lock)?;
+    inner.index_reput.store(index_start, Ordering::Release);
+    {
+        let mut writer = inner.writer.lock();
+        let end = inner.commit_log.max_offset();
+        writer.replica_dispatched = end;
+        let next_segment = inner.commit_log.roll_next_file(end);
+        inner.commit_log.preallocate(&mut writer.appender, next_segment);
+    }
+    storage.create_marker(&abort).map_err(|e| Error::io("create", &abort, e))?;
+    if mode == RecoveryMode::Abnormal {
+        tracing::warn!(root = %root.display(), "store was not closed cleanly; abnormal recovery ran");
+    }
+    Ok(inner)
+}
+
+/// Takes the exclusive lock on `root/lock` (RocketMQ's "MQ already started" check).
+fn lock_dir(root: &Path) -> Result<std::fs::File> {
+    let path = root.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Locked { path: root.to_path_buf() });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
+    }
+    std::io::Write::write_all(&mut &file, b"lock").map_err(|e| Error::io("write", &path, e))?;
+    Ok(file)
+}
+
+fn load_consume_queues(
+    storage: &dyn Storage,
+    shared: &Arc<dyn Storage>,
+    root: &Path,
+    file_size: u64,
+) -> Result<Queues> {
+    let cq_root = root.join(CONSUME_QUEUE_DIR);
+    let mut queues = Queues::new();
+    for topic in storage.list(&cq_root).map_err(|e| Error::io("list", &cq_root, e))? {
+        if !topic.is_dir {
+            continue;
+        }
+        let topic_dir = cq_root.join(&topic.name);
+        for queue in storage.list(&topic_dir).map_err(|e| Error::io("list", &topic_dir, e))? {
+            let Ok(queue_id) = queue.name.parse::<i32>() else { continue };
+            if !queue.is_dir {
+                continue;
+            }
+            let cq = ConsumeQueue::open(shared.clone(), &cq_root, &topic.name, queue_id, file_size)?;
+            queues.entry(topic.name.clone()).or_default().insert(queue_id, Arc::new(cq));
+        }
+    }
+    Ok(queues)
+}
+
+fn recover_commit_log(
+    config: &StoreConfig,
+    storage: &Arc<dyn Storage>,
+    commit_log: &CommitLog,
+    queues: &mut Queues,
+    checkpoint: &Checkpoint,
+    index: &IndexService,
+    mode: RecoveryMode,
+) -> Result<()> {
+    let segments = commit_log.files().segments();
+    if segments.is_empty() {
+        for cq in queues.values().flat_map(|m| m.values()) {
+            cq.destroy()?;
+        }
+        queues.clear();
+        index.destroy_all()?;
+        return Ok(());
+    }
+    let start = match mode {
+        RecoveryMode::Normal => segments.len().saturating_sub(NORMAL_RECOVERY_SEGMENTS),
+        RecoveryMode::Abnormal => {
+            abnormal_start(commit_log, &segments, checkpoint.min_timestamp())?
+        }
+    };
+    let from = segments[start].from_offset;
+    let cq_root = config.store_path_root_dir.join(CONSUME_QUEUE_DIR);
+    let cq_size = config.consume_queue_file_size();
+    let delays = config.delay_levels_ms()?;
+    let mut last_timestamp = 0;
+    let scan = commit_log.scan(from, u64::MAX, config.check_crc_on_recover, |found| {
+        last_timestamp = found.record.store_timestamp;
+        dispatch_recovered(storage, queues, &cq_root, cq_size, &delays, found)
+    })?;
+    let end = scan.valid_end;
+    if let Some(reason) = scan.stop_reason {
+        if !is_clean_end(commit_log, end)? {
+            tracing::warn!(reason, "recovery cut the commit log after its last valid record");
+        }
+    }
+    commit_log.files().truncate_to(end)?;
+    commit_log.set_last_store_timestamp(last_timestamp);
+    for cq in queues.values().flat_map(|m| m.values()) {
+        if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
+            cq.truncate_dirty(end as i64)?;
+        }
+    }
+    index.truncate_after(end as i64)?;
+    Ok(())
+}
+
+/// The newest segment whose first record is valid, was stored, and is no newer than `safe`.
+fn abnormal_start(
+    commit_log: &CommitLog,
+    segments: &[Arc<crate::file_queue::Segment>],
+    safe: i64,
+) -> Result<usize> {
+    for (index, segment) in segments.iter().enumerate().rev() {
+        let Some(head) = commit_log.view(segment.from_offset, 4096.min(segment.file.size() as usize))?
+        else {
+            continue;
+        };
+        let Some(total) = head.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+            continue;
+        };
+        let record = match commit_log.view(segment.from_offset, total.max(0) as usize)? {
+            Some(bytes) if total > 0 => bytes,
+            _ => continue,
+        };
+        if let Ok(RecordCheck::Message(rec)) = record::check_record(&record, false) {
+            if rec.store_timestamp != 0 && rec.store_timestamp <= safe {
+                return Ok(index);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Whether the scan stopped at zeros (the normal end of data) rather than at damage.
+fn is_clean_end(commit_log: &CommitLog, end: u64) -> Result<bool> {
+    let Some(segment) = commit_log.files().segment_for(end) else { return Ok(true) };
+    let len = 8.min(segment.end_offset() - end) as usize;
+    let mut buf = [0u8; 8];
+    segment
+        .file
+        .read_at(end - segment.from_offset, &mut buf[..len])
+        .map_err(|e| Error::io("read", segment.file.path(), e))?;
+    Ok(buf[..len].iter().all(|&b| b == 0))
+}
+
+/// The ConsumeQueue unit of a stored record, `None` for prepared and rolled-back records.
+pub(crate) fn unit_of(found: &ScannedRecord<'_>, delays_ms: &[u64]) -> Option<(i64, CqUnit)> {
+    let rec = &found.record;
+    if !dispatches(rec.sysflag) {
+        return None;
+    }
+    let tags_code = if rec.topic == SCHEDULE_TOPIC {
+        let level = find_property(rec.properties, property::DELAY)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+            .unwrap_or(0);
+        let delay = match level {
+            0 => 1000,
+            level => delays_ms.get(level.min(delays_ms.len()) - 1).map_or(1000, |&d| d as i64),
+        };
+        rec.store_timestamp + delay
+    } else {
+        tags_code_of(rec.properties)
+    };
+    let unit = CqUnit { phy_offset: found.phy_offset as i64, size: found.size as i32, tags_code };
+    Some((rec.queue_offset, unit))
+}
+
+fn dispatch_recovered(
+    storage: &Arc<dyn Storage>,
+    queues: &mut Queues,
+    cq_root: &Path,
+    cq_size: u64,
+    delays_ms: &[u64],
+    found: &ScannedRecord<'_>,
+) -> Result<()> {
+    let Some((queue_offset, unit)) = unit_of(found, delays_ms) else { return Ok(()) };
+    let rec = &found.record;
+    let by_id = queues.entry(rec.topic.to_owned()).or_default();
+    let cq = match by_id.get(&rec.queue_id) {
+        Some(cq) => cq.clone(),
+        None => {
+            let cq = Arc::new(ConsumeQueue::open(storage.clone(), cq_root, rec.topic, rec.queue_id, cq_size)?);
+            by_id.insert(rec.queue_id, cq.clone());
+            cq
+        }
+    };
+    cq.put_unit(queue_offset, unit)
+}
+
+/// A slave appends bytes streamed from its master at `phy_offset` (the current end). The
+/// bytes may end inside a record; only whole records are dispatched and become readable.
+pub(crate) fn append_replicated(inner: &Inner, phy_offset: i64, data: &[u8]) -> Result<()> {
+    let log = &inner.commit_log;
+    let mut writer = inner.writer.lock();
+    let end = log.max_offset();
+    if u64::try_from(phy_offset).ok() != Some(end) {
+        return Err(Error::InvalidArgument(format!(
+            "replicated data starts at {phy_offset} but the commit log ends at {end}"
+        )));
+    }
+    let mut at = end;
+    let mut rest = data;
+    while !rest.is_empty() {
+        let segment = match log.files().segment_for(at) {
+            Some(segment) => segment,
+            None => log.roll_to(&mut writer.appender, at)?,
+        };
+        let len = rest.len().min((segment.end_offset() - at) as usize);
+        log.write(&segment, at, &rest[..len])?;
+        at += len as u64;
+        rest = &rest[len..];
+    }
+    let delays = inner.delay_levels_ms.clone();
+    let from = writer.replica_dispatched.max(log.min_offset());
+    let mut last_timestamp = log.last_store_timestamp();
+    let scan = log.scan(from, at, true, |found| {
+        last_timestamp = found.record.store_timestamp;
+        let Some((queue_offset, unit)) = unit_of(found, &delays) else { return Ok(()) };
+        let rec = &found.record;
+        let (cq, _) = inner.queue_for_write(&mut writer, rec.topic, rec.queue_id)?;
+        cq.put_unit(queue_offset, unit)?;
+        writer.set_next_offset(rec.topic, rec.queue_id, queue_offset + 1);
+        Ok(())
+    })?;
+    if let Some(reason) = scan.stop_reason {
+        // A record cut by the end of this chunk is fine: the next chunk completes it.
+        if !is_incomplete_tail(log, scan.valid_end, at)? {
+            return Err(Error::InvalidArgument(format!("replicated data is not valid: {reason}")));
+        }
+    }
+    writer.replica_dispatched = scan.valid_end;
+    log.publish(at, last_timestamp);
+    drop(writer);
+    inner.index_waker.wake();
+    Ok(())
+}
+
+/// Whether the bytes `[from, end)` are the start of a record longer than they are.
+fn is_incomplete_tail(log: &CommitLog, from: u64, end: u64) -> Result<bool> {
+    let available = end - from;
+    if available < 4 {
+        return Ok(true);
+    }
+    let Some(segment) = log.files().segment_for(from) else { return Ok(false) };
+    let mut size = [0u8; 4];
+    segment
+        .file
+        .read_at(from - segment.from_offset, &mut size)
+        .map_err(|e| Error::io("read", segment.file.path(), e))?;
+    let declared = i32::from_be_bytes(size);
+    Ok(declared > 0 && declared as u64 > available)
+}

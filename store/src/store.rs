@@ -1,0 +1,1155 @@
+//! `MessageStore`: the public face of the engine — open (with recovery), put, get, lookups,
+//! flush and close — and the writer that keeps the CommitLog and ConsumeQueues in step.
+//!
+//! Put path: the record is encoded and its CRC computed on the caller's thread, outside any
+//! lock, into a thread-local buffer. Under the writer lock the store assigns the queue
+//! offset, physical offset and store timestamp (patched into the encoded bytes), copies the
+//! record into the mapped segment, writes the ConsumeQueue unit and publishes the new end.
+//! After the lock: a sync-flush put waits for a flush covering it (group commit), the index
+//! builder is woken, and the arrival listener is told the queue grew.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ferromq_message::properties::{find_property, parse_properties};
+use ferromq_message::record::{self, MessageVersion, RecordRef};
+use ferromq_message::{batch, hash, msg_id, property, sysflag};
+use parking_lot::{Mutex, RwLock};
+
+use crate::checkpoint::Checkpoint;
+use crate::commit_log::{Appender, CommitLog};
+use crate::config::{FlushMode, RecoveryMode, StoreConfig};
+use crate::consume_queue::{ConsumeQueue, CqUnit};
+use crate::dispatch::{Shutdown, Waker};
+use crate::error::{Error, Result};
+use crate::index_file::IndexService;
+use crate::io::{FsStorage, Storage};
+
+/// The topic delayed messages wait in, one queue per level.
+pub(crate) const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
+/// Bytes a record may exceed `max_message_size` by (RocketMQ reserves 64 KiB for headers).
+const RECORD_OVERHEAD_MAX: usize = 64 * 1024;
+/// Largest properties field (a signed i16 length).
+const PROPERTIES_MAX: usize = i16::MAX as usize;
+/// Upper bound of one pull's bytes (RocketMQ's 128 MiB `maxPullSize`).
+const PULL_BYTES_MAX: u64 = 128 << 20;
+
+thread_local! {
+    /// Per-thread encoding buffer, so a put allocates nothing in steady state.
+    static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A message to store: what a producer sent, before the store assigns offsets and time.
+#[derive(Debug, Clone, Copy)]
+pub struct PutMessage<'a> {
+    /// Topic; at most 127 bytes (255 for `%RETRY%`/`%DLQ%` topics).
+    pub topic: &'a str,
+    /// Queue id within the topic.
+    pub queue_id: i32,
+    /// The producer's opaque flag.
+    pub flag: i32,
+    /// Message body, at most `max_message_size` bytes.
+    pub body: &'a [u8],
+    /// Encoded properties (`name 0x01 value 0x02`…), at most 32,767 bytes.
+    pub properties: &'a [u8],
+    /// Message sysflag (compression, transaction type; host bits are set by the store).
+    pub sysflag: i32,
+    /// Producer timestamp, ms since the epoch.
+    pub born_timestamp: i64,
+    /// Producer address.
+    pub born_host: SocketAddr,
+    /// Times this message was consumed and sent back.
+    pub reconsume_times: i32,
+    /// For transaction records, the offset of the prepared record.
+    pub prepared_transaction_offset: i64,
+}
+
+impl<'a> PutMessage<'a> {
+    /// A plain message with no properties, born now on 127.0.0.1:0.
+    pub fn new(topic: &'a str, queue_id: i32, body: &'a [u8]) -> Self {
+        PutMessage {
+            topic,
+            queue_id,
+            flag: 0,
+            body,
+            properties: b"",
+            sysflag: 0,
+            born_timestamp: now_ms(),
+            born_host: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            reconsume_times: 0,
+            prepared_transaction_offset: 0,
+        }
+    }
+}
+
+/// RocketMQ's `PutMessageStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutStatus {
+    /// Stored (and flushed, under sync flush).
+    PutOk,
+    /// Stored, but the sync flush did not finish within `sync_flush_timeout_ms`.
+    FlushDiskTimeout,
+    /// Rejected: empty or oversize body, oversize record, or a bad topic.
+    MessageIllegal,
+    /// Rejected: properties longer than 32,767 bytes.
+    PropertiesSizeExceeded,
+    /// Rejected: the disk is fuller than `disk_space_warning_level_ratio`.
+    ServiceNotAvailable,
+}
+
+impl PutStatus {
+    /// Whether the message was stored.
+    pub fn is_ok(self) -> bool {
+        matches!(self, PutStatus::PutOk | PutStatus::FlushDiskTimeout)
+    }
+}
+
+/// What a put did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    /// Outcome; the fields below are meaningful when `status.is_ok()`.
+    pub status: PutStatus,
+    /// Physical offset of the (first) record.
+    pub phy_offset: i64,
+    /// Bytes appended (all records of a batch).
+    pub wrote_bytes: i32,
+    /// Queue offset of the (first) message.
+    pub queue_offset: i64,
+    /// Messages stored (1, or the batch size).
+    pub message_count: i32,
+    /// Store timestamp of the record(s), ms since the epoch.
+    pub store_timestamp: i64,
+    /// The store host written into the record(s).
+    pub store_host: SocketAddr,
+    /// Physical offsets of every record of a batch (empty for a single put).
+    pub batch_phy_offsets: Vec<i64>,
+}
+
+impl PutResult {
+    fn rejected(status: PutStatus, store_host: SocketAddr) -> Self {
+        PutResult {
+            status,
+            phy_offset: -1,
+            wrote_bytes: 0,
+            queue_offset: -1,
+            message_count: 0,
+            store_timestamp: 0,
+            store_host,
+            batch_phy_offsets: Vec::new(),
+        }
+    }
+
+    /// The offset message id (store host + physical offset, upper-case hex); for a batch,
+    /// the ids of every message joined by `,` as RocketMQ answers.
+    pub fn msg_id(&self) -> String {
+        if self.batch_phy_offsets.is_empty() {
+            return msg_id::encode_offset_msg_id(self.store_host, self.phy_offset);
+        }
+        let ids: Vec<String> = self
+            .batch_phy_offsets
+            .iter()
+            .map(|&offset| msg_id::encode_offset_msg_id(self.store_host, offset))
+            .collect();
+        ids.join(",")
+    }
+}
+
+/// RocketMQ's `GetMessageStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetStatus {
+    /// At least one message is returned.
+    Found,
+    /// Units were scanned but none passed the filter.
+    NoMatchedMessage,
+    /// The first unit's record is no longer in the CommitLog.
+    MessageWasRemoving,
+    /// The topic or queue does not exist.
+    NoMatchedLogicQueue,
+    /// The queue exists but holds nothing.
+    NoMessageInQueue,
+    /// The offset is below the queue's minimum.
+    OffsetTooSmall,
+    /// The offset equals the queue's maximum: nothing new yet.
+    OffsetOverflowOne,
+    /// The offset is beyond the queue's maximum.
+    OffsetOverflowBadly,
+}
+
+/// What a get returned.
+#[derive(Debug, Clone)]
+pub struct GetResult {
+    /// Outcome.
+    pub status: GetStatus,
+    /// Raw stored records, each a zero-copy view of its segment.
+    pub messages: Vec<Bytes>,
+    /// Where the next pull should start.
+    pub next_begin_offset: i64,
+    /// The queue's minimum offset.
+    pub min_offset: i64,
+    /// The queue's maximum offset (next to be written).
+    pub max_offset: i64,
+    /// Whether the data read is old enough to have left memory (pull from a slave).
+    pub suggest_pulling_from_slave: bool,
+}
+
+impl GetResult {
+    fn status_only(status: GetStatus, next: i64, min: i64, max: i64) -> Self {
+        GetResult {
+            status,
+            messages: Vec::new(),
+            next_begin_offset: next,
+            min_offset: min,
+            max_offset: max,
+            suggest_pulling_from_slave: false,
+        }
+    }
+}
+
+/// Messages found by key.
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// Raw records whose key hash matched (callers compare the actual key).
+    pub messages: Vec<Bytes>,
+    /// End time of the newest IndexFile.
+    pub index_last_update_timestamp: i64,
+    /// Physical offset of the newest indexed record.
+    pub index_last_update_phy_offset: i64,
+}
+
+/// A queue grew: what the arrival listener is told (storage.md §12.1).
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    /// Topic of the new message(s).
+    pub topic: &'a str,
+    /// Queue id.
+    pub queue_id: i32,
+    /// The queue's new maximum offset (next to be written).
+    pub max_offset: i64,
+    /// Tags code of the last new message.
+    pub tags_code: i64,
+    /// Store timestamp of the last new message.
+    pub store_timestamp: i64,
+}
+
+type Listener = Arc<dyn Fn(&Arrival<'_>) + Send + Sync>;
+
+/// The embeddable message store. Cheap to share: every method takes `&self`.
+pub struct MessageStore {
+    pub(crate) inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for MessageStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageStore").field("root", &self.inner.config.store_path_root_dir).finish()
+    }
+}
+
+/// State shared with the background threads.
+pub(crate) struct Inner {
+    pub config: StoreConfig,
+    pub storage: Arc<dyn Storage>,
+    pub commit_log: CommitLog,
+    pub queues: RwLock<HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>>,
+    pub writer: Mutex<Writer>,
+    pub flush_lock: Mutex<()>,
+    pub checkpoint: Checkpoint,
+    pub index: IndexService,
+    pub index_waker: Waker,
+    /// Physical offset from which the index thread reads next.
+    pub index_reput: AtomicU64,
+    pub shutdown: Shutdown,
+    pub poison: OnceLock<String>,
+    pub disk_full: AtomicBool,
+    pub closed: AtomicBool,
+    listener: RwLock<Option<Listener>>,
+    pub delay_levels_ms: Vec<u64>,
+    pub memory_bytes: u64,
+    pub recovery_mode: RecoveryMode,
+    _dir_lock: File,
+}
+
+/// Writer-only state, behind `Inner::writer`.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    pub appender: Appender,
+    /// Next queue offset per (topic, queue id).
+    pub next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>>,
+    /// On a slave: the end of the replicated records already dispatched.
+    pub replica_dispatched: u64,
+}
+
+impl Writer {
+    pub(crate) fn set_next_offset(&mut self, topic: &str, queue_id: i32, next: i64) {
+        if let Some(state) = self.next_offsets.get_mut(topic).and_then(|m| m.get_mut(&queue_id)) {
+            state.1 = state.1.max(next);
+        }
+    }
+}
+
+/// One encoded record waiting in the put buffer.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    start: usize,
+    len: usize,
+    sysflag: i32,
+    tags_code: i64,
+    delay_level: u32,
+}
+
+impl MessageStore {
+    /// Opens (creating if needed) the store at `config.store_path_root_dir`, recovering it as
+    /// RocketMQ does (storage.md §13), and starts its flush, index and expiry threads.
+    ///
+    /// # Errors
+    /// `InvalidConfig`; `Locked` if another store has the directory open; `Corrupt` for
+    /// files that cannot be read as their format; I/O errors.
+    pub fn open(config: StoreConfig) -> Result<Self> {
+        Self::open_with_storage(config, Arc::new(FsStorage))
+    }
+
+    pub(crate) fn open_with_storage(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Self> {
+        config.validate()?;
+        let inner = Arc::new(crate::recovery::open(config, storage)?);
+        let store = MessageStore { inner: inner.clone(), threads: Mutex::new(Vec::new()) };
+        let mut threads = store.threads.lock();
+        threads.push(spawn("ferromq-flush", inner.clone(), crate::dispatch::run_flush)?);
+        let index_thread = spawn("ferromq-index", inner.clone(), crate::dispatch::run_index)?;
+        inner.index_waker.register(index_thread.thread().clone());
+        threads.push(index_thread);
+        threads.push(spawn("ferromq-expiry", inner.clone(), crate::expiry::run)?);
+        drop(threads);
+        Ok(store)
+    }
+
+    /// Which recovery `open` ran.
+    pub fn recovery_mode(&self) -> RecoveryMode {
+        self.inner.recovery_mode
+    }
+
+    /// Sets the function told about every put (after it is visible to readers), e.g. to wake
+    /// long-polling pulls. It runs on the putting thread: keep it short.
+    pub fn set_arrival_listener(&self, listener: impl Fn(&Arrival<'_>) + Send + Sync + 'static) {
+        *self.inner.listener.write() = Some(Arc::new(listener));
+    }
+
+    /// Stores one message.
+    ///
+    /// # Errors
+    /// `Poisoned` after a failed flush, `Closed`, `DiskFull` when a segment cannot be
+    /// allocated, I/O errors. Messages that break size or name limits are not errors: they
+    /// return a `PutResult` whose status says why.
+    pub fn put(&self, message: &PutMessage<'_>) -> Result<PutResult> {
+        let inner = &*self.inner;
+        inner.check_writable()?;
+        if let Some(status) = inner.check_message(message.topic, message.body.len()) {
+            return Ok(PutResult::rejected(status, inner.config.store_host));
+        }
+        if message.properties.len() > PROPERTIES_MAX {
+            return Ok(PutResult::rejected(PutStatus::PropertiesSizeExceeded, inner.config.store_host));
+        }
+        let delay_level = delay_level(message.properties, message.sysflag, inner.max_delay_level());
+        if delay_level > 0 {
+            return self.put_delayed(message, delay_level);
+        }
+        ENCODE_BUF.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.clear();
+            let pending = match inner.encode(message, message.topic, message.queue_id, message.properties, &mut buf) {
+                Ok(pending) => pending,
+                Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
+            };
+            inner.append(message.topic, message.queue_id, &mut buf, &[pending], false)
+        })
+    }
+
+    /// A message with a delay level goes to the schedule topic, queue `level - 1`, with its
+    /// real topic and queue saved in `REAL_TOPIC` / `REAL_QID` (storage.md §7.1).
+    fn put_delayed(&self, message: &PutMessage<'_>, level: u32) -> Result<PutResult> {
+        let inner = &*self.inner;
+        let mut properties = parse_properties(message.properties);
+        properties.insert(property::REAL_TOPIC.to_owned(), message.topic.to_owned());
+        properties.insert(property::REAL_QID.to_owned(), message.queue_id.to_string());
+        properties.insert(property::DELAY.to_owned(), level.to_string());
+        let encoded = ferromq_message::properties::encode_properties(&properties);
+        if encoded.len() > PROPERTIES_MAX {
+            return Ok(PutResult::rejected(PutStatus::PropertiesSizeExceeded, inner.config.store_host));
+        }
+        let queue_id = level as i32 - 1;
+        let mut buf = Vec::new();
+        let mut pending = match inner.encode(message, SCHEDULE_TOPIC, queue_id, &encoded, &mut buf) {
+            Ok(pending) => pending,
+            Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
+        };
+        pending.delay_level = level;
+        inner.append(SCHEDULE_TOPIC, queue_id, &mut buf, &[pending], false)
+    }
+
+    /// Stores a client batch (the body of `SEND_BATCH_MESSAGE`, storage.md §3.5) into one
+    /// queue under one lock acquisition, with consecutive queue offsets. `template` gives
+    /// the topic, queue, sysflag, born time and host and reconsume times; its body and
+    /// properties are ignored.
+    ///
+    /// # Errors
+    /// As [`MessageStore::put`]; a malformed batch body returns `MessageIllegal`.
+    pub fn put_batch(&self, template: &PutMessage<'_>, batch_body: &[u8]) -> Result<PutResult> {
+        let inner = &*self.inner;
+        inner.check_writable()?;
+        let host = inner.config.store_host;
+        let tx_type = sysflag::transaction_type(template.sysflag);
+        if tx_type != sysflag::TRANSACTION_NOT_TYPE {
+            return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
+        }
+        if let Some(status) = inner.check_message(template.topic, 0) {
+            return Ok(PutResult::rejected(status, host));
+        }
+        let Ok(items) = batch::decode_batch(batch_body) else {
+            return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
+        };
+        if items.is_empty() {
+            return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
+        }
+        ENCODE_BUF.with(|cell| {
+            let mut buf = cell.borrow_mut();
+            buf.clear();
+            let mut pendings = Vec::with_capacity(items.len());
+            for item in &items {
+                if let Some(status) = inner.check_message(template.topic, item.body.len()) {
+                    return Ok(PutResult::rejected(status, host));
+                }
+                if delay_level(item.properties, template.sysflag, inner.max_delay_level()) > 0 {
+                    return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
+                }
+                let message = PutMessage { flag: item.flag, body: item.body, properties: item.properties, ..*template };
+                match inner.encode(&message, template.topic, template.queue_id, item.properties, &mut buf) {
+                    Ok(pending) => pendings.push(pending),
+                    Err(status) => return Ok(PutResult::rejected(status, host)),
+                }
+            }
+            if buf.len() + record::BLANK_RECORD_SIZE > inner.commit_log.file_size() as usize {
+                return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
+            }
+            inner.append(template.topic, template.queue_id, &mut buf, &pendings, true)
+        })
+    }
+
+    /// Up to `max_count` messages of `topic`/`queue_id` from queue offset `offset` whose tags
+    /// code passes `filter`, within the byte budgets of storage.md §16.
+    ///
+    /// # Errors
+    /// I/O errors reading the ConsumeQueue.
+    pub fn get(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> Result<GetResult> {
+        self.inner.get(topic, queue_id, offset, max_count, PULL_BYTES_MAX, filter)
+    }
+
+    /// As [`MessageStore::get`] with an explicit byte budget.
+    ///
+    /// # Errors
+    /// I/O errors reading the ConsumeQueue.
+    pub fn get_with_max_bytes(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        max_bytes: u64,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> Result<GetResult> {
+        self.inner.get(topic, queue_id, offset, max_count, max_bytes.min(PULL_BYTES_MAX), filter)
+    }
+
+    /// The record at physical offset `phy_offset`, if stored.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn message_by_phy_offset(&self, phy_offset: i64) -> Result<Option<Bytes>> {
+        let Ok(offset) = u64::try_from(phy_offset) else { return Ok(None) };
+        if offset >= self.inner.readable_end() {
+            return Ok(None);
+        }
+        self.inner.commit_log.record_at(offset)
+    }
+
+    /// The record named by an offset message id (32 or 56 hex digits).
+    ///
+    /// # Errors
+    /// `InvalidArgument` for a malformed id; I/O errors.
+    pub fn message_by_msg_id(&self, id: &str) -> Result<Option<Bytes>> {
+        let (_host, offset) = msg_id::decode_offset_msg_id(id)
+            .map_err(|e| Error::InvalidArgument(format!("message id {id:?}: {e}")))?;
+        self.message_by_phy_offset(offset)
+    }
+
+    /// Messages of `topic` whose `KEYS` or `UNIQ_KEY` hash as `key` does, stored within
+    /// `[begin_timestamp, end_timestamp]`, at most `max_count` (capped by
+    /// `max_msgs_num_batch`).
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn query_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_count: usize,
+        begin_timestamp: i64,
+        end_timestamp: i64,
+    ) -> Result<QueryResult> {
+        let inner = &*self.inner;
+        let max = max_count.min(inner.config.max_msgs_num_batch as usize);
+        let found = inner.index.query(topic, key, max, begin_timestamp, end_timestamp)?;
+        let mut messages = Vec::with_capacity(found.phy_offsets.len());
+        for offset in found.phy_offsets {
+            if let Some(record) = self.message_by_phy_offset(offset)? {
+                messages.push(record);
+            }
+        }
+        Ok(QueryResult {
+            messages,
+            index_last_update_timestamp: found.index_last_update_timestamp,
+            index_last_update_phy_offset: found.index_last_update_phy_offset,
+        })
+    }
+
+    /// The queue's minimum offset (0 if the queue does not exist).
+    pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> i64 {
+        self.inner.find_queue(topic, queue_id).map_or(0, |cq| cq.min_offset())
+    }
+
+    /// The queue's maximum offset, i.e. the next to be written (0 if it does not exist).
+    ///
+    /// # Errors
+    /// I/O errors reading the ConsumeQueue.
+    pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> Result<i64> {
+        match self.inner.find_queue(topic, queue_id) {
+            Some(cq) => self.inner.visible_max_offset(&cq),
+            None => Ok(0),
+        }
+    }
+
+    /// The first queue offset whose message was stored at or after `timestamp` (ms); the
+    /// maximum offset if none was.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp: i64) -> Result<i64> {
+        self.inner.offset_by_time(topic, queue_id, timestamp)
+    }
+
+    /// Store time of the oldest message still in the queue.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn earliest_message_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
+        let Some(cq) = self.inner.find_queue(topic, queue_id) else { return Ok(None) };
+        self.inner.store_time_at(&cq, cq.min_offset())
+    }
+
+    /// Store time of the oldest record in the CommitLog.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn earliest_store_time(&self) -> Result<Option<i64>> {
+        let Some(record) = self.inner.commit_log.record_at(self.inner.commit_log.min_offset())? else {
+            return Ok(None);
+        };
+        Ok(record::decode_record(&record).ok().map(|(rec, _)| rec.store_timestamp))
+    }
+
+    /// Physical offset of the oldest stored byte.
+    pub fn min_phy_offset(&self) -> i64 {
+        self.inner.commit_log.min_offset() as i64
+    }
+
+    /// Physical end of the stored records.
+    pub fn max_phy_offset(&self) -> i64 {
+        self.inner.commit_log.max_offset() as i64
+    }
+
+    /// Physical end of the records known durable.
+    pub fn flushed_phy_offset(&self) -> i64 {
+        self.inner.commit_log.flushed_offset() as i64
+    }
+
+    /// Raw CommitLog bytes from `phy_offset` to the end of what is written in its segment:
+    /// what a master streams to a slave.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn commit_log_data(&self, phy_offset: i64) -> Result<Option<Bytes>> {
+        let Ok(offset) = u64::try_from(phy_offset) else { return Ok(None) };
+        self.inner.commit_log.data_from(offset)
+    }
+
+    /// Appends raw CommitLog bytes replicated from a master at `phy_offset`, which must equal
+    /// the current end; the records are checked and dispatched like local puts.
+    ///
+    /// # Errors
+    /// `InvalidArgument` if `phy_offset` is not the current end or the bytes do not hold
+    /// whole valid records; I/O errors.
+    pub fn append_replicated(&self, phy_offset: i64, data: &[u8]) -> Result<()> {
+        self.inner.check_writable()?;
+        crate::recovery::append_replicated(&self.inner, phy_offset, data)
+    }
+
+    /// Flushes everything written so far (CommitLog, ConsumeQueues, checkpoint).
+    ///
+    /// # Errors
+    /// I/O errors; a failed CommitLog flush also poisons the store.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush_commit_log()?;
+        crate::dispatch::flush_consume_queues(&self.inner, 0)?;
+        self.inner.index.flush()?;
+        self.inner.checkpoint.flush()
+    }
+
+    /// Deletes expired files now, as if the `deleteWhen` hour had come.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn delete_expired_files(&self) -> Result<usize> {
+        crate::expiry::clean(&self.inner, true)
+    }
+
+    /// Stops the background threads, flushes everything and removes the `abort` file so the
+    /// next open runs normal recovery.
+    ///
+    /// # Errors
+    /// I/O errors while flushing (the abort file then stays, forcing abnormal recovery).
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        let inner = &*self.inner;
+        if inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        inner.shutdown.signal();
+        inner.index_waker.wake();
+        for thread in self.threads.lock().drain(..) {
+            let _ = thread.join();
+        }
+        // Wait for in-flight puts, then flush and catch the index up.
+        let _writer = inner.writer.lock();
+        if let Some(cause) = inner.poison.get() {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        crate::dispatch::index_catch_up(inner)?;
+        inner.flush_commit_log()?;
+        crate::dispatch::flush_consume_queues(inner, 0)?;
+        inner.index.flush()?;
+        inner.checkpoint.flush()?;
+        let abort = inner.config.store_path_root_dir.join(crate::recovery::ABORT_FILE);
+        inner.storage.remove_file(&abort).map_err(|e| Error::io("remove", &abort, e))?;
+        let root = &inner.config.store_path_root_dir;
+        inner.storage.sync_dir(root).map_err(|e| Error::io("sync dir", root, e))
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        if let Err(err) = self.shutdown() {
+            tracing::warn!(%err, "closing the store on drop failed; the next open recovers");
+        }
+    }
+}
+
+impl Inner {
+    #[expect(clippy::too_many_arguments, reason = "assembles the parts recovery loaded")]
+    pub(crate) fn new(
+        config: StoreConfig,
+        storage: Arc<dyn Storage>,
+        commit_log: CommitLog,
+        queues: HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>,
+        checkpoint: Checkpoint,
+        index: IndexService,
+        recovery_mode: RecoveryMode,
+        dir_lock: File,
+    ) -> Result<Self> {
+        let delay_levels_ms = config.delay_levels_ms()?;
+        let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes)
+            / 100
+            * u64::from(config.access_message_in_memory_max_ratio);
+        let mut next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>> = HashMap::new();
+        for (topic, by_id) in &queues {
+            for (&queue_id, cq) in by_id {
+                let entry = next_offsets.entry(topic.clone()).or_default();
+                entry.insert(queue_id, (cq.clone(), cq.max_offset()));
+            }
+        }
+        Ok(Inner {
+            config,
+            storage,
+            commit_log,
+            queues: RwLock::new(queues),
+            writer: Mutex::new(Writer { appender: Appender::default(), next_offsets, replica_dispatched: 0 }),
+            flush_lock: Mutex::new(()),
+            checkpoint,
+            index,
+            index_waker: Waker::default(),
+            index_reput: AtomicU64::new(0),
+            shutdown: Shutdown::default(),
+            poison: OnceLock::new(),
+            disk_full: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            listener: RwLock::new(None),
+            delay_levels_ms,
+            memory_bytes,
+            recovery_mode,
+            _dir_lock: dir_lock,
+        })
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.config.store_path_root_dir
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if let Some(cause) = self.poison.get() {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    /// Records the first failed flush; every later put fails.
+    pub(crate) fn poison(&self, err: &Error) {
+        let _ = self.poison.set(err.to_string());
+        tracing::error!(%err, "flush failed: the store refuses writes until it is reopened");
+    }
+
+    fn max_delay_level(&self) -> u32 {
+        self.delay_levels_ms.len() as u32
+    }
+
+    /// Size and name checks of storage.md §3.4; `None` when the message may be stored.
+    fn check_message(&self, topic: &str, body_len: usize) -> Option<PutStatus> {
+        if self.disk_full.load(Ordering::Acquire) {
+            return Some(PutStatus::ServiceNotAvailable);
+        }
+        let retry_or_dlq = topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%");
+        let topic_max = if retry_or_dlq { 255 } else { 127 };
+        if topic.is_empty() || topic.len() > topic_max {
+            return Some(PutStatus::MessageIllegal);
+        }
+        if body_len > self.config.max_message_size as usize {
+            return Some(PutStatus::MessageIllegal);
+        }
+        None
+    }
+
+    /// Encodes `message` as a record of `topic`/`queue_id` at the end of `buf` with zero
+    /// offsets and time (patched under the lock).
+    fn encode(
+        &self,
+        message: &PutMessage<'_>,
+        topic: &str,
+        queue_id: i32,
+        properties: &[u8],
+        buf: &mut Vec<u8>,
+    ) -> std::result::Result<Pending, PutStatus> {
+        let rec = RecordRef {
+            version: MessageVersion::for_topic(topic),
+            body_crc: 0,
+            queue_id,
+            flag: message.flag,
+            queue_offset: 0,
+            physical_offset: 0,
+            sysflag: message.sysflag,
+            born_timestamp: message.born_timestamp,
+            born_host: message.born_host,
+            store_timestamp: 0,
+            store_host: self.config.store_host,
+            reconsume_times: message.reconsume_times,
+            prepared_transaction_offset: message.prepared_transaction_offset,
+            body: message.body,
+            topic,
+            properties,
+        };
+        let start = buf.len();
+        let len = record::encode_record(&rec, buf).map_err(|_| PutStatus::MessageIllegal)?;
+        let record_max = self.config.max_message_size as usize + RECORD_OVERHEAD_MAX;
+        if len > record_max || len + record::BLANK_RECORD_SIZE > self.commit_log.file_size() as usize {
+            buf.truncate(start);
+            return Err(PutStatus::MessageIllegal);
+        }
+        let sysflag = read_i32(buf, start + record::SYSFLAG_POS);
+        Ok(Pending { start, len, sysflag, tags_code: tags_code_of(properties), delay_level: 0 })
+    }
+
+    /// Appends the encoded records of `buf` (all for one queue) under the writer lock, then
+    /// waits for the flush (sync mode) and tells the listener.
+    fn append(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        buf: &mut [u8],
+        pendings: &[Pending],
+        is_batch: bool,
+    ) -> Result<PutResult> {
+        let total_len = buf.len() as u64;
+        let mut writer = self.writer.lock();
+        self.check_writable()?;
+        let (cq, mut queue_offset) = self.queue_for_write(&mut writer, topic, queue_id)?;
+        let dispatched = pendings.iter().filter(|p| dispatches(p.sysflag)).count() as i64;
+        if dispatched > 0 {
+            cq.ensure_capacity(queue_offset + dispatched - 1)?;
+        }
+        let (phy_offset, segment) = self.commit_log.reserve(&mut writer.appender, total_len)?;
+        let store_timestamp = now_ms().max(self.commit_log.last_store_timestamp());
+        let first_queue_offset = queue_offset;
+        let mut units = Vec::new();
+        let mut batch_phy_offsets = Vec::new();
+        for pending in pendings {
+            let record_phy = phy_offset + pending.start as u64;
+            let record_queue_offset = if dispatches(pending.sysflag) { queue_offset } else { 0 };
+            let record = &mut buf[pending.start..pending.start + pending.len];
+            record[record::QUEUE_OFFSET_POS..][..8].copy_from_slice(&record_queue_offset.to_be_bytes());
+            record[record::PHYSICAL_OFFSET_POS..][..8].copy_from_slice(&(record_phy as i64).to_be_bytes());
+            let ts_pos = record::store_timestamp_pos(pending.sysflag);
+            record[ts_pos..][..8].copy_from_slice(&store_timestamp.to_be_bytes());
+            if dispatches(pending.sysflag) {
+                let tags_code = if pending.delay_level > 0 {
+                    store_timestamp + self.delay_ms(pending.delay_level)
+                } else {
+                    pending.tags_code
+                };
+                let unit = CqUnit { phy_offset: record_phy as i64, size: pending.len as i32, tags_code };
+                units.push((queue_offset, unit));
+                queue_offset += 1;
+            }
+            if is_batch {
+                batch_phy_offsets.push(record_phy as i64);
+            }
+        }
+        self.commit_log.write(&segment, phy_offset, buf)?;
+        for (offset, unit) in &units {
+            cq.put_unit(*offset, *unit)?;
+        }
+        writer.set_next_offset(topic, queue_id, queue_offset);
+        let end = phy_offset + total_len;
+        self.commit_log.publish(end, store_timestamp);
+        drop(writer);
+        self.index_waker.wake();
+
+        let status = match self.config.flush_disk_type {
+            FlushMode::Sync if wait_store_msg_ok(pendings, buf) => self.wait_flushed(end)?,
+            _ => PutStatus::PutOk,
+        };
+        if let Some((_, last)) = units.last() {
+            self.notify_arrival(topic, queue_id, queue_offset, last.tags_code, store_timestamp);
+        }
+        Ok(PutResult {
+            status,
+            phy_offset: phy_offset as i64,
+            wrote_bytes: total_len as i32,
+            queue_offset: first_queue_offset,
+            message_count: pendings.len() as i32,
+            store_timestamp,
+            store_host: self.config.store_host,
+            batch_phy_offsets,
+        })
+    }
+
+    fn delay_ms(&self, level: u32) -> i64 {
+        let index = (level as usize).clamp(1, self.delay_levels_ms.len().max(1)) - 1;
+        self.delay_levels_ms.get(index).map_or(1000, |&ms| ms as i64)
+    }
+
+    /// The ConsumeQueue and next offset of a queue, creating the queue on first use.
+    pub(crate) fn queue_for_write(
+        &self,
+        writer: &mut Writer,
+        topic: &str,
+        queue_id: i32,
+    ) -> Result<(Arc<ConsumeQueue>, i64)> {
+        if let Some(state) = writer.next_offsets.get(topic).and_then(|m| m.get(&queue_id)) {
+            return Ok((state.0.clone(), state.1));
+        }
+        let cq = Arc::new(ConsumeQueue::open(
+            self.storage.clone(),
+            &self.root().join(crate::recovery::CONSUME_QUEUE_DIR),
+            topic,
+            queue_id,
+            self.config.consume_queue_file_size(),
+        )?);
+        self.queues.write().entry(topic.to_owned()).or_default().insert(queue_id, cq.clone());
+        writer.next_offsets.entry(topic.to_owned()).or_default().insert(queue_id, (cq.clone(), 0));
+        Ok((cq, 0))
+    }
+
+    /// Group commit: returns once a flush covering `end` completed, sharing flushes with
+    /// concurrent puts (whoever holds the flush lock flushes for everybody).
+    fn wait_flushed(&self, end: u64) -> Result<PutStatus> {
+        let deadline = Instant::now() + Duration::from_millis(self.config.sync_flush_timeout_ms);
+        loop {
+            if self.commit_log.flushed_offset() >= end {
+                return Ok(PutStatus::PutOk);
+            }
+            self.check_writable()?;
+            let Some(_guard) = self.flush_lock.try_lock_until(deadline) else {
+                return Ok(PutStatus::FlushDiskTimeout);
+            };
+            if self.commit_log.flushed_offset() < end {
+                self.flush_commit_log_locked()?;
+            }
+        }
+    }
+
+    /// Flushes the CommitLog (taking the flush lock).
+    pub(crate) fn flush_commit_log(&self) -> Result<()> {
+        let _guard = self.flush_lock.lock();
+        self.flush_commit_log_locked()
+    }
+
+    fn flush_commit_log_locked(&self) -> Result<()> {
+        if let Some(cause) = self.poison.get() {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        // Read the timestamp before the flush: it belongs to a record at or below the end
+        // that the flush will cover.
+        let timestamp = self.commit_log.last_store_timestamp();
+        match self.commit_log.files().flush() {
+            Ok(_) => {
+                if timestamp > 0 {
+                    self.checkpoint.physic_msg_timestamp.store(timestamp, Ordering::Release);
+                }
+                Ok(())
+            }
+            Err(err) => {
+                self.poison(&err);
+                Err(err)
+            }
+        }
+    }
+
+    fn notify_arrival(&self, topic: &str, queue_id: i32, max_offset: i64, tags_code: i64, ts: i64) {
+        let listener = self.listener.read().clone();
+        if let Some(listener) = listener {
+            listener(&Arrival { topic, queue_id, max_offset, tags_code, store_timestamp: ts });
+        }
+    }
+
+    pub(crate) fn find_queue(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        self.queues.read().get(topic)?.get(&queue_id).cloned()
+    }
+
+    /// Physical end of what readers may see: flushed data under sync flush (a reader must
+    /// never see a message a power cut could take back), everything written otherwise.
+    pub(crate) fn readable_end(&self) -> u64 {
+        match self.config.flush_disk_type {
+            FlushMode::Sync => self.commit_log.flushed_offset(),
+            FlushMode::Async => self.commit_log.max_offset(),
+        }
+    }
+
+    fn visible_max_offset(&self, cq: &ConsumeQueue) -> Result<i64> {
+        match self.config.flush_disk_type {
+            FlushMode::Sync => cq.max_offset_within(self.readable_end() as i64),
+            FlushMode::Async => Ok(cq.max_offset()),
+        }
+    }
+
+    /// The read path of storage.md §16.
+    fn get(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: i64,
+        max_count: u32,
+        max_bytes: u64,
+        filter: &dyn Fn(i64) -> bool,
+    ) -> Result<GetResult> {
+        let Some(cq) = self.find_queue(topic, queue_id) else {
+            return Ok(GetResult::status_only(GetStatus::NoMatchedLogicQueue, 0, 0, 0));
+        };
+        let (min, max) = (cq.min_offset(), self.visible_max_offset(&cq)?);
+        let status = if max == 0 {
+            Some((GetStatus::NoMessageInQueue, 0))
+        } else if offset < min {
+            Some((GetStatus::OffsetTooSmall, min))
+        } else if offset == max {
+            Some((GetStatus::OffsetOverflowOne, offset))
+        } else if offset > max {
+            Some((GetStatus::OffsetOverflowBadly, max))
+        } else {
+            None
+        };
+        if let Some((status, next)) = status {
+            return Ok(GetResult::status_only(status, next, min, max));
+        }
+        let scan_units = (self.config.max_filter_message_size as usize / 20).max(max_count as usize);
+        let scan_units = scan_units.min((max - offset) as usize);
+        let units = cq.units_from(offset, scan_units)?;
+        let max_phy = self.commit_log.max_offset() as i64;
+        let commit_log_min = self.commit_log.min_offset() as i64;
+        let mut result = GetResult::status_only(GetStatus::NoMatchedMessage, offset, min, max);
+        let (mut bytes, mut last_phy) = (0u64, None);
+        for (index, unit) in units.iter().enumerate() {
+            let count = result.messages.len();
+            let size = u64::try_from(unit.size).unwrap_or(0);
+            let in_memory = max_phy - unit.phy_offset <= self.memory_bytes as i64;
+            if count > 0 && self.batch_full(count, bytes, size, max_count, max_bytes, in_memory) {
+                break;
+            }
+            result.next_begin_offset = offset + index as i64 + 1;
+            last_phy = Some(unit.phy_offset);
+            if unit.is_blank() {
+                continue;
+            }
+            if unit.phy_offset < commit_log_min {
+                if count == 0 {
+                    result.status = GetStatus::MessageWasRemoving;
+                }
+                continue;
+            }
+            if !filter(unit.tags_code) {
+                continue;
+            }
+            match self.commit_log.view(unit.phy_offset as u64, size as usize)? {
+                Some(record) => {
+                    bytes += size;
+                    result.messages.push(record);
+                    result.status = GetStatus::Found;
+                }
+                None if count == 0 => result.status = GetStatus::MessageWasRemoving,
+                None => {}
+            }
+        }
+        if let Some(phy) = last_phy {
+            result.suggest_pulling_from_slave = max_phy - phy > self.memory_bytes as i64;
+        }
+        Ok(result)
+    }
+
+    fn batch_full(&self, count: usize, bytes: u64, size: u64, max_count: u32, max_bytes: u64, in_memory: bool) -> bool {
+        let config = &self.config;
+        if count + 1 > max_count as usize || bytes + size > max_bytes {
+            return true;
+        }
+        if in_memory {
+            bytes + size > config.max_transfer_bytes_on_message_in_memory
+                || count >= config.max_transfer_count_on_message_in_memory as usize
+        } else {
+            bytes + size > config.max_transfer_bytes_on_message_in_disk
+                || count >= config.max_transfer_count_on_message_in_disk as usize
+        }
+    }
+
+    fn store_time_at(&self, cq: &ConsumeQueue, queue_offset: i64) -> Result<Option<i64>> {
+        let Some(unit) = cq.unit(queue_offset)? else { return Ok(None) };
+        if unit.is_blank() {
+            return Ok(None);
+        }
+        let ts_pos = match self.commit_log.view(unit.phy_offset as u64 + record::SYSFLAG_POS as u64, 4)? {
+            Some(sysflag) => record::store_timestamp_pos(read_i32(&sysflag, 0)),
+            None => return Ok(None),
+        };
+        let ts = self.commit_log.view(unit.phy_offset as u64 + ts_pos as u64, 8)?;
+        Ok(ts.map(|b| read_i64(&b, 0)))
+    }
+
+    fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp: i64) -> Result<i64> {
+        let Some(cq) = self.find_queue(topic, queue_id) else { return Ok(0) };
+        let (mut low, mut high) = (cq.min_offset(), self.visible_max_offset(&cq)?);
+        while low < high {
+            let mid = low + (high - low) / 2;
+            match self.store_time_at(&cq, mid)? {
+                Some(ts) if ts >= timestamp => high = mid,
+                _ => low = mid + 1,
+            }
+        }
+        Ok(low)
+    }
+}
+
+/// Whether records of this sysflag get a ConsumeQueue unit (NOT and COMMIT types).
+pub(crate) fn dispatches(flag: i32) -> bool {
+    let tx = sysflag::transaction_type(flag);
+    tx == sysflag::TRANSACTION_NOT_TYPE || tx == sysflag::TRANSACTION_COMMIT_TYPE
+}
+
+/// Tags code of a record's properties: Java `hashCode` of `TAGS`, 0 without tags.
+pub(crate) fn tags_code_of(properties: &[u8]) -> i64 {
+    match find_property(properties, property::TAGS) {
+        Some(tags) if !tags.is_empty() => i64::from(hash::java_bytes_hash(tags)),
+        _ => 0,
+    }
+}
+
+/// The `DELAY` level of a message that may be delayed (NOT/COMMIT types), clamped to the
+/// highest level; 0 when not delayed.
+fn delay_level(properties: &[u8], flag: i32, max_level: u32) -> u32 {
+    if !dispatches(flag) {
+        return 0;
+    }
+    find_property(properties, property::DELAY)
+        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok())
+        .filter(|&level| level > 0)
+        .map_or(0, |level| level.min(i64::from(max_level)) as u32)
+}
+
+/// Whether any record asks to wait for the flush (`WAIT` absent or `true`).
+fn wait_store_msg_ok(pendings: &[Pending], buf: &[u8]) -> bool {
+    pendings.iter().any(|p| {
+        let Ok((rec, _)) = record::decode_record(&buf[p.start..p.start + p.len]) else { return true };
+        match find_property(rec.properties, property::WAIT) {
+            None => true,
+            Some(value) => value.eq_ignore_ascii_case(b"true"),
+        }
+    })
+}
+
+pub(crate) fn read_i32(buf: &[u8], pos: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&buf[pos..pos + 4]);
+    i32::from_be_bytes(b)
+}
+
+pub(crate) fn read_i64(buf: &[u8], pos: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[pos..pos + 8]);
+    i64::from_be_bytes(b)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Total RAM from `/proc/meminfo`; 24 GiB if unknown (RocketMQ's fallback).
+fn physical_memory_bytes() -> u64 {
+    const FALLBACK: u64 = 24 << 30;
+    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else { return FALLBACK };
+    meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(FALLBACK, |kib| kib * 1024)
+}
+
+fn spawn(name: &str, inner: Arc<Inner>, run: fn(&Inner)) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || run(&inner))
+        .map_err(|e| Error::io("spawn thread", PathBuf::from(name), e))
+}
