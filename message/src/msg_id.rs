@@ -352,6 +352,19 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_id_prefix_of_ipv4_length_decodes_as_ipv4() {
+        // Found by proptest: the family comes from the length alone, so the first 32 chars
+        // of an IPv6 id whose address bytes 4..8 form a valid port decode as an IPv4 id.
+        let id = encode_offset_msg_id("[::]:0".parse().unwrap(), 0);
+        assert_eq!(id.len(), OFFSET_MSG_ID_V6_LEN);
+        let prefix = &id[..OFFSET_MSG_ID_V4_LEN];
+        assert_eq!(
+            decode_offset_msg_id(prefix),
+            Ok(("0.0.0.0:0".parse().unwrap(), 0))
+        );
+    }
+
+    #[test]
     fn uniq_key_sample_parses() {
         // storage.md §22: ip 192.168.0.10, pid 4242.
         let key = UniqKey::parse("C0A8000A109230946E096C8E658E0000").unwrap();

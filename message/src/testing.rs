@@ -12,7 +12,7 @@ use proptest::test_runner::TestCaseError;
 use crate::batch::{self, BatchItem};
 use crate::error::Error;
 use crate::hash::rocketmq_crc32;
-use crate::msg_id::{self, UniqKey};
+use crate::msg_id::{self, OFFSET_MSG_ID_V4_LEN, UniqKey};
 use crate::properties::{self, Properties};
 use crate::record::{self, MessageVersion, RecordCheck, RecordRef};
 
@@ -404,7 +404,8 @@ pub fn arbitrary_batch_bytes(bytes: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Offset msg ids round trip, have the documented length, and their strict prefixes fail.
+/// Offset msg ids round trip, have the documented length, and their strict prefixes fail
+/// (but for the IPv4-sized prefix of an IPv6 id).
 pub fn offset_msg_id_round_trip(addr: SocketAddr, offset: i64) -> Result<(), TestCaseError> {
     let id = msg_id::encode_offset_msg_id(addr, offset);
     let expected_len = if addr.is_ipv4() { 32 } else { 56 };
@@ -419,7 +420,13 @@ pub fn offset_msg_id_round_trip(addr: SocketAddr, offset: i64) -> Result<(), Tes
         Ok((addr, offset))
     );
     for end in 0..id.len() {
-        prop_assert!(msg_id::decode_offset_msg_id(id.get(..end).unwrap_or_default()).is_err());
+        // The first 32 characters of an IPv6 id have the length of an IPv4 id; they decode
+        // whenever the address bytes 4..8 happen to form a valid port.
+        if end == OFFSET_MSG_ID_V4_LEN {
+            continue;
+        }
+        let decoded = msg_id::decode_offset_msg_id(id.get(..end).unwrap_or_default());
+        prop_assert!(decoded.is_err(), "prefix {}: {:?}", end, decoded);
     }
     Ok(())
 }
@@ -457,9 +464,8 @@ mod tests {
 
     use super::*;
 
+    // Default config: 256 cases, or PROPTEST_CASES from the environment.
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
         #[test]
         fn prop_record_round_trip(rec in arb_record()) {
             record_round_trip(&rec)?;

@@ -32,8 +32,11 @@ pub(crate) struct CommitLog {
 /// Writer-side state: the segment being pre-allocated.
 #[derive(Debug, Default)]
 pub(crate) struct Appender {
-    next_file: Option<(u64, JoinHandle<Result<Arc<dyn SegmentFile>>>)>,
+    next_file: Option<(u64, Allocation)>,
 }
+
+/// A segment file being created on a background thread.
+type Allocation = JoinHandle<Result<Arc<dyn SegmentFile>>>;
 
 /// A record found while scanning, with where it lives.
 #[derive(Debug)]
@@ -124,7 +127,11 @@ impl CommitLog {
     }
 
     /// Starts a new segment at `from_offset` (a slave following its master's bytes).
-    pub(crate) fn roll_to(&self, appender: &mut Appender, from_offset: u64) -> Result<Arc<Segment>> {
+    pub(crate) fn roll_to(
+        &self,
+        appender: &mut Appender,
+        from_offset: u64,
+    ) -> Result<Arc<Segment>> {
         assert_eq!(from_offset % self.file_size(), 0, "segments start on a boundary");
         self.roll(appender, from_offset)
     }
@@ -143,7 +150,9 @@ impl CommitLog {
         let file = match prepared {
             Some(file) => file,
             None => {
-                self.storage.create_dir_all(self.files.dir()).map_err(|e| Error::io("mkdir", &path, e))?;
+                self.storage
+                    .create_dir_all(self.files.dir())
+                    .map_err(|e| Error::io("mkdir", &path, e))?;
                 FileQueue::create_file(&*self.storage, &path, self.file_size())?
             }
         };
@@ -154,10 +163,10 @@ impl CommitLog {
 
     /// Starts creating the segment at `from_offset` in the background.
     pub(crate) fn preallocate(&self, appender: &mut Appender, from_offset: u64) {
-        if let Some((offset, _)) = &appender.next_file {
-            if *offset == from_offset {
-                return;
-            }
+        if let Some((offset, _)) = &appender.next_file
+            && *offset == from_offset
+        {
+            return;
         }
         let storage = self.storage.clone();
         let dir = self.files.dir().to_path_buf();
@@ -201,7 +210,9 @@ impl CommitLog {
         if end > self.max_offset() {
             return Ok(None);
         }
-        let Some(segment) = self.files.segment_for(phy_offset) else { return Ok(None) };
+        let Some(segment) = self.files.segment_for(phy_offset) else {
+            return Ok(None);
+        };
         if end > segment.end_offset() {
             return Ok(None);
         }
@@ -212,7 +223,9 @@ impl CommitLog {
 
     /// The record starting at `phy_offset` (its size read from its first 4 bytes).
     pub(crate) fn record_at(&self, phy_offset: u64) -> Result<Option<Bytes>> {
-        let Some(size_bytes) = self.view(phy_offset, 4)? else { return Ok(None) };
+        let Some(size_bytes) = self.view(phy_offset, 4)? else {
+            return Ok(None);
+        };
         let size = i32::from_be_bytes([size_bytes[0], size_bytes[1], size_bytes[2], size_bytes[3]]);
         if size <= 0 {
             return Ok(None);
@@ -255,7 +268,10 @@ impl CommitLog {
             let mut pos = (at - segment.from_offset) as usize;
             loop {
                 if pos == whole.len() {
-                    return Ok(ScanEnd { valid_end: segment.from_offset + pos as u64, stop_reason: None });
+                    return Ok(ScanEnd {
+                        valid_end: segment.from_offset + pos as u64,
+                        stop_reason: None,
+                    });
                 }
                 match record::check_record(&whole[pos..], check_crc) {
                     Ok(RecordCheck::Message(rec)) => {
@@ -267,7 +283,10 @@ impl CommitLog {
                                 path.display(),
                                 rec.physical_offset
                             );
-                            return Ok(ScanEnd { valid_end: phy_offset, stop_reason: Some(reason) });
+                            return Ok(ScanEnd {
+                                valid_end: phy_offset,
+                                stop_reason: Some(reason),
+                            });
                         }
                         on_record(&ScannedRecord { phy_offset, size, record: rec })?;
                         pos += size as usize;

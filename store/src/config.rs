@@ -211,7 +211,7 @@ impl StoreConfig {
         check(
             "mappedFileSizeCommitLog",
             segment,
-            segment >= 64 * 1024 && segment % PAGE_SIZE_BYTES == 0 && segment <= 1 << 40,
+            segment >= 64 * 1024 && segment.is_multiple_of(PAGE_SIZE_BYTES) && segment <= 1 << 40,
             "a multiple of 4096 in 65536..=1099511627776",
         )?;
         let cq = self.consume_queue_file_size();

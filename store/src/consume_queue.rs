@@ -339,7 +339,9 @@ impl ConsumeQueue {
     pub(crate) fn delete_expired(&self, commit_log_min: i64) -> Result<usize> {
         let mut deleted = 0;
         while self.files.segment_count() > 1 {
-            let Some(first) = self.files.first() else { break };
+            let Some(first) = self.files.first() else {
+                break;
+            };
             let last_unit_pos = first.file.size() - CQ_UNIT_SIZE_BYTES;
             let mut buf = [0u8; UNIT_LEN];
             first

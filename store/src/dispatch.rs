@@ -3,8 +3,8 @@
 //! IndexFile (RocketMQ's reput service, for the index only: ConsumeQueue units are written
 //! by the put itself so that a message is readable the moment `put` returns).
 
-use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
@@ -36,10 +36,11 @@ impl Waker {
         // Pairs with the fence in `sleep`: either the worker sees the new work, or we see it
         // asleep and unpark it.
         fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
-            if let Some(thread) = self.thread.get() {
-                thread.unpark();
-            }
+        if self.sleeping.load(Ordering::Relaxed)
+            && self.sleeping.swap(false, Ordering::AcqRel)
+            && let Some(thread) = self.thread.get()
+        {
+            thread.unpark();
         }
     }
 
@@ -103,7 +104,8 @@ pub(crate) fn run_flush(inner: &Inner) {
             >= Duration::from_millis(config.flush_commit_log_thorough_interval_ms);
         let least_pages = if thorough { 0 } else { config.flush_commit_log_least_pages };
         let log = &inner.commit_log;
-        let dirty_pages = log.max_offset() / PAGE_SIZE_BYTES - log.flushed_offset() / PAGE_SIZE_BYTES;
+        let dirty_pages =
+            log.max_offset() / PAGE_SIZE_BYTES - log.flushed_offset() / PAGE_SIZE_BYTES;
         let dirty = log.max_offset() > log.flushed_offset();
         // Under sync flush the puts flush for themselves; this catches puts with WAIT=false.
         if dirty && (dirty_pages >= least_pages.max(1) || thorough) {
@@ -123,7 +125,9 @@ pub(crate) fn run_flush(inner: &Inner) {
                 last_cq_thorough = now;
             }
             let least = if cq_thorough { 0 } else { config.flush_consume_queue_least_pages };
-            if let Err(err) = flush_consume_queues(inner, least).and_then(|()| inner.checkpoint.flush()) {
+            if let Err(err) =
+                flush_consume_queues(inner, least).and_then(|()| inner.checkpoint.flush())
+            {
                 tracing::error!(%err, "consume queue or checkpoint flush failed");
             }
         }
@@ -193,12 +197,20 @@ pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
         if sysflag::transaction_type(rec.sysflag) == sysflag::TRANSACTION_ROLLBACK_TYPE {
             return Ok(());
         }
-        let keys = find_property(rec.properties, property::KEYS).and_then(|k| std::str::from_utf8(k).ok());
-        let uniq = find_property(rec.properties, property::UNIQ_KEY).and_then(|k| std::str::from_utf8(k).ok());
+        let keys =
+            find_property(rec.properties, property::KEYS).and_then(|k| std::str::from_utf8(k).ok());
+        let uniq = find_property(rec.properties, property::UNIQ_KEY)
+            .and_then(|k| std::str::from_utf8(k).ok());
         if keys.is_none() && uniq.is_none() {
             return Ok(());
         }
-        let sealed = inner.index.build_index(rec.topic, keys, uniq, found.phy_offset as i64, rec.store_timestamp)?;
+        let sealed = inner.index.build_index(
+            rec.topic,
+            keys,
+            uniq,
+            found.phy_offset as i64,
+            rec.store_timestamp,
+        )?;
         if let Some(end_timestamp) = sealed {
             inner.checkpoint.index_msg_timestamp.store(end_timestamp, Ordering::Release);
             inner.checkpoint.flush()?;
@@ -206,13 +218,13 @@ pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
         Ok(())
     })?;
     let mut resume = scan.valid_end.max(from);
-    if let Some(reason) = &scan.stop_reason {
-        if resume < end {
-            // A damaged record on a live store: skip the rest of its segment, as RocketMQ's
-            // reput does, rather than stall the index forever.
-            tracing::warn!(reason, "index skips the rest of a segment after an unreadable record");
-            resume = inner.commit_log.roll_next_file(resume).min(end);
-        }
+    if let Some(reason) = &scan.stop_reason
+        && resume < end
+    {
+        // A damaged record on a live store: skip the rest of its segment, as RocketMQ's
+        // reput does, rather than stall the index forever.
+        tracing::warn!(reason, "index skips the rest of a segment after an unreadable record");
+        resume = inner.commit_log.roll_next_file(resume).min(end);
     }
     inner.index_reput.store(resume, Ordering::Release);
     Ok(())

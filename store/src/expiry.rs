@@ -60,7 +60,8 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
     }
     if deleted > 0 {
         let min = inner.commit_log.min_offset() as i64;
-        let queues: Vec<_> = inner.queues.read().values().flat_map(|m| m.values().cloned()).collect();
+        let queues: Vec<_> =
+            inner.queues.read().values().flat_map(|m| m.values().cloned()).collect();
         for cq in queues {
             cq.delete_expired(min)?;
             cq.correct_min_offset(min)?;

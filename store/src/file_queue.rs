@@ -93,13 +93,13 @@ impl FileQueue {
                     format!("segment start {from_offset} is not a multiple of {file_size}"),
                 ));
             }
-            if let Some(prev) = segments.last() {
-                if prev.end_offset() != from_offset {
-                    return Err(Error::corrupt(
-                        &path,
-                        format!("segment starts at {from_offset}, expected {}", prev.end_offset()),
-                    ));
-                }
+            if let Some(prev) = segments.last()
+                && prev.end_offset() != from_offset
+            {
+                return Err(Error::corrupt(
+                    &path,
+                    format!("segment starts at {from_offset}, expected {}", prev.end_offset()),
+                ));
             }
             let file = storage.open_segment(&path).map_err(|e| Error::io("open", &path, e))?;
             segments.push(Arc::new(Segment { from_offset, file }));
@@ -210,7 +210,9 @@ impl FileQueue {
         let file = match file {
             Some(file) => file,
             None => {
-                self.storage.create_dir_all(&self.dir).map_err(|e| Error::io("mkdir", &self.dir, e))?;
+                self.storage
+                    .create_dir_all(&self.dir)
+                    .map_err(|e| Error::io("mkdir", &self.dir, e))?;
                 Self::create_file(&*self.storage, &self.segment_path(from_offset), self.file_size)?
             }
         };
@@ -238,10 +240,10 @@ impl FileQueue {
         if !removed.is_empty() {
             self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         }
-        if let Some(last) = self.last() {
-            if end < last.end_offset() {
-                zero_dirty_tail(&*last.file, end - last.from_offset)?;
-            }
+        if let Some(last) = self.last()
+            && end < last.end_offset()
+        {
+            zero_dirty_tail(&*last.file, end - last.from_offset)?;
         }
         self.set_write_end(end);
         self.set_flushed_end(end.min(self.flushed_end()));
@@ -276,7 +278,9 @@ impl FileQueue {
         let target = self.write_end();
         let mut from = self.flushed_end();
         while from < target {
-            let Some(segment) = self.segment_for(from) else { break };
+            let Some(segment) = self.segment_for(from) else {
+                break;
+            };
             let upto = target.min(segment.end_offset());
             let pos = from - segment.from_offset;
             segment

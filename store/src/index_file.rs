@@ -90,6 +90,7 @@ impl IndexGeometry {
     pub(crate) fn new(hash_slot_num: u32, index_num: u32) -> Self {
         assert!(hash_slot_num > 0, "hash_slot_num must be positive");
         assert!(index_num >= 2, "index_num={index_num} leaves no room for entry 1");
+        assert!(i32::try_from(index_num).is_ok(), "index_num={index_num} overflows indexCount");
         IndexGeometry { hash_slot_num, index_num }
     }
 
@@ -261,7 +262,12 @@ impl IndexFile {
     }
 
     /// Opens an existing file of the right size and reads its header.
-    fn open(storage: &dyn Storage, path: &Path, name_ms: i64, geometry: IndexGeometry) -> Result<Self> {
+    fn open(
+        storage: &dyn Storage,
+        path: &Path,
+        name_ms: i64,
+        geometry: IndexGeometry,
+    ) -> Result<Self> {
         let file = storage.open_segment(path).map_err(|e| Error::io("open", path, e))?;
         if file.size() != geometry.file_size() {
             return Err(wrong_size(path, file.size(), geometry));
@@ -463,12 +469,15 @@ impl IndexService {
             }
             is_index
         });
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
         let count = entries.len();
         let mut files = Vec::new();
         let mut destroyed = 0;
         for (position, entry) in entries.into_iter().enumerate() {
             let path = dir.join(&entry.name);
-            let Some(name_ms) = parse_file_name(&entry.name) else { continue };
+            let Some(name_ms) = parse_file_name(&entry.name) else {
+                continue;
+            };
             if entry.len == 0 && position + 1 == count {
                 tracing::warn!(path = %path.display(), "removing an empty newest index file");
                 storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
@@ -491,7 +500,13 @@ impl IndexService {
             storage.sync_dir(&dir).map_err(|e| Error::io("sync dir", &dir, e))?;
         }
         assert!(files.windows(2).all(|w| w[0].name_ms < w[1].name_ms), "files not in name order");
-        Ok(IndexService { storage, dir, geometry, files: RwLock::new(files), writer: Mutex::new(()) })
+        Ok(IndexService {
+            storage,
+            dir,
+            geometry,
+            files: RwLock::new(files),
+            writer: Mutex::new(()),
+        })
     }
 
     /// Indexes one dispatched record under `topic#UNIQ_KEY` (when `uniq_key` is non-empty)
@@ -607,6 +622,7 @@ impl IndexService {
     /// I/O errors.
     pub(crate) fn truncate_after(&self, phy_offset: i64) -> Result<()> {
         let _writer = self.writer.lock();
+        let mut destroyed = 0;
         while let Some(newest) = self.newest() {
             if newest.header().begin_phy_offset < phy_offset {
                 let removed = newest.remove_entries_from(phy_offset)?;
@@ -619,8 +635,13 @@ impl IndexService {
             let path = newest.path().to_path_buf();
             drop(newest);
             self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            destroyed += 1;
         }
-        self.storage.sync_dir(&self.dir).or_else(not_found_ok).map_err(|e| Error::io("sync dir", &self.dir, e))
+        if destroyed > 0 {
+            tracing::info!(destroyed, phy_offset, "destroyed index files past the cut");
+            self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
+        }
+        Ok(())
     }
 
     /// Deletes every index file.
@@ -662,8 +683,13 @@ impl IndexService {
         let after = self.newest().map_or(i64::MIN, |file| file.name_ms.saturating_add(1));
         let name_ms = now_ms().max(after);
         let prev_header = prev.map(IndexFile::header);
-        let file =
-            IndexFile::create(&*self.storage, &self.dir, name_ms, self.geometry, prev_header.as_ref())?;
+        let file = IndexFile::create(
+            &*self.storage,
+            &self.dir,
+            name_ms,
+            self.geometry,
+            prev_header.as_ref(),
+        )?;
         let file = Arc::new(file);
         self.files.write().push(file.clone());
         tracing::info!(path = %file.path().display(), "created index file");
@@ -713,10 +739,6 @@ fn wrong_size(path: &Path, len: u64, geometry: IndexGeometry) -> Error {
     )
 }
 
-fn not_found_ok(err: std::io::Error) -> std::io::Result<()> {
-    if err.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(err) }
-}
-
 fn now_ms() -> i64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
@@ -740,8 +762,14 @@ fn parse_file_name(name: &str) -> Option<i64> {
     }
     let field = |from: usize, to: usize| name[from..to].parse::<i64>().ok();
     let (year, month, day) = (field(0, 4)?, field(4, 6)?, field(6, 8)?);
-    let (hour, minute, second, milli) = (field(8, 10)?, field(10, 12)?, field(12, 14)?, field(14, 17)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    let (hour, minute, second, milli) =
+        (field(8, 10)?, field(10, 12)?, field(12, 14)?, field(14, 17)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let ms = days_from_civil(year, month, day) * MS_PER_DAY
@@ -802,7 +830,13 @@ mod tests {
         IndexService::load(storage, dir.join("index"), slots, entries, true, 0).unwrap()
     }
 
-    fn reload(dir: &Path, slots: u32, entries: u32, exit_ok: bool, checkpoint: i64) -> IndexService {
+    fn reload(
+        dir: &Path,
+        slots: u32,
+        entries: u32,
+        exit_ok: bool,
+        checkpoint: i64,
+    ) -> IndexService {
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
         IndexService::load(storage, dir.join("index"), slots, entries, exit_ok, checkpoint).unwrap()
     }
@@ -893,7 +927,13 @@ mod tests {
         for ms in [0, T0, 951_782_400_000, 4_102_444_799_999, 1_234_567_890_987] {
             assert_eq!(parse_file_name(&file_name(ms)), Some(ms));
         }
-        for bad in ["2023111422132012", "2023111422132012x", "20231314221320123", "20230230000000000", "20231114241320123"] {
+        for bad in [
+            "2023111422132012",
+            "2023111422132012x",
+            "20231314221320123",
+            "20230230000000000",
+            "20231114241320123",
+        ] {
             assert_eq!(parse_file_name(bad), None, "{bad}");
         }
     }
@@ -983,7 +1023,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let index = service(dir.path(), 4, 64);
         fill(&index, 20, 2); // one file: entry i stored at T0 + i s, exact to the second
-        let range = |begin: i64, end: i64| index.query("T", "k0", 64, begin, end).unwrap().phy_offsets;
+        let range =
+            |begin: i64, end: i64| index.query("T", "k0", 64, begin, end).unwrap().phy_offsets;
         assert_eq!(range(T0 + 4_000, T0 + 10_000), [400, 600, 800, 1000]);
         assert_eq!(range(T0 + 4_001, T0 + 9_999), [600, 800]);
         assert_eq!(range(T0 + 19_001, i64::MAX), Vec::<i64>::new());
@@ -999,7 +1040,10 @@ mod tests {
             assert_eq!(index.build_index("T", Some("a"), None, i, T0 + i * 1000).unwrap(), None);
         }
         // The 4th key fills a new file: the sealed one ended at T0 + 2 s.
-        assert_eq!(index.build_index("T", Some("a"), None, 3, T0 + 5_500).unwrap(), Some(T0 + 2000));
+        assert_eq!(
+            index.build_index("T", Some("a"), None, 3, T0 + 5_500).unwrap(),
+            Some(T0 + 2000)
+        );
         let files = files(&index);
         assert_eq!(files.len(), 2);
         assert!(files[0].name_ms < files[1].name_ms);
@@ -1025,7 +1069,9 @@ mod tests {
         let mut written = Vec::new();
         for i in 0..30 {
             let key = format!("k{}", i % 3);
-            if let Some(ts) = index.build_index("T", Some(&key), None, i * 100, T0 + i * 1000).unwrap() {
+            if let Some(ts) =
+                index.build_index("T", Some(&key), None, i * 100, T0 + i * 1000).unwrap()
+            {
                 sealed.push(ts);
             }
             written.push((key, i * 100));
@@ -1037,8 +1083,8 @@ mod tests {
 
         let index = reload(dir.path(), 2, 8, true, 0);
         assert_eq!(index.files.read().len(), 5);
-        for i in 0..3 {
-            assert_eq!(query_all(&index, &format!("k{i}")), before[i]);
+        for (i, offsets) in before.iter().enumerate() {
+            assert_eq!(&query_all(&index, &format!("k{i}")), offsets);
         }
         assert_eq!(index.last_indexed_phy_offset(), Some(2900));
         drop(index);
@@ -1065,7 +1111,8 @@ mod tests {
         let index_dir = dir.path().join("index");
         std::fs::create_dir_all(index_dir.join("20231114221320999")).unwrap();
         std::fs::write(index_dir.join("README"), b"not an index file").unwrap();
-        std::fs::write(index_dir.join("20231114221320123"), vec![0u8; 40 + 8 * 4 + 16 * 20]).unwrap();
+        std::fs::write(index_dir.join("20231114221320123"), vec![0u8; 40 + 8 * 4 + 16 * 20])
+            .unwrap();
         std::fs::write(index_dir.join("20231114221320124"), b"").unwrap();
         let index = reload(dir.path(), 8, 16, true, 0);
         assert_eq!(index.files.read().len(), 1);
@@ -1153,7 +1200,7 @@ mod tests {
                 // Seeds 1..=5 also scramble the header, the rest only slots and entries.
                 let from = if seed <= 5 { 0 } else { HEADER_LEN };
                 for byte in &mut bytes[from..] {
-                    if noise(&mut state) % 3 == 0 {
+                    if noise(&mut state).is_multiple_of(3) {
                         *byte = noise(&mut state) as u8;
                     }
                 }

@@ -85,7 +85,11 @@ impl DiskUsage {
     /// RocketMQ's usage ratio: `ceil(used * 100 / (used + usable)) / 100`, as a percentage.
     pub(crate) fn used_percent(&self) -> u64 {
         let total = self.used_bytes.saturating_add(self.available_bytes);
-        if total == 0 { 0 } else { (u128::from(self.used_bytes) * 100).div_ceil(u128::from(total)) as u64 }
+        if total == 0 {
+            0
+        } else {
+            (u128::from(self.used_bytes) * 100).div_ceil(u128::from(total)) as u64
+        }
     }
 }
 
@@ -95,7 +99,8 @@ pub(crate) struct FsStorage;
 
 impl Storage for FsStorage {
     fn create_segment(&self, path: &Path, size: u64) -> io::Result<Arc<dyn SegmentFile>> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
         // Reserve every block now: writing through the mapping into a hole on a full disk
         // would raise SIGBUS instead of returning an error.
         rustix::fs::fallocate(&file, rustix::fs::FallocateFlags::empty(), 0, size)?;
@@ -118,7 +123,9 @@ impl Storage for FsStorage {
         for entry in entries {
             let entry = entry?;
             let metadata = entry.metadata()?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             listed.push(DirEntry { name, len: metadata.len(), is_dir: metadata.is_dir() });
         }
         listed.sort_by(|a, b| a.name.cmp(&b.name));

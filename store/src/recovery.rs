@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ferromq_message::properties::find_property;
-use ferromq_message::record::{self, RecordCheck};
 use ferromq_message::property;
+use ferromq_message::record::{self, RecordCheck};
 
 use crate::checkpoint::Checkpoint;
 use crate::commit_log::{CommitLog, ScannedRecord};
@@ -52,7 +52,8 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
         config.mapped_file_size_commit_log,
         config.prefault_segments,
     )?;
-    let mut queues = load_consume_queues(&*storage, &storage, &root, config.consume_queue_file_size())?;
+    let mut queues =
+        load_consume_queues(&*storage, &storage, &root, config.consume_queue_file_size())?;
     let checkpoint = Checkpoint::open(&*storage, &root.join(CHECKPOINT_FILE))?;
     let index = IndexService::load(
         storage.clone(),
@@ -74,7 +75,8 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
 
     let index_start = index.last_indexed_phy_offset().map_or(0, |o| o.max(0) as u64);
     let index_start = index_start.max(commit_log.min_offset());
-    let inner = Inner::new(config, storage.clone(), commit_log, queues, checkpoint, index, mode, dir_lock)?;
+    let inner =
+        Inner::new(config, storage.clone(), commit_log, queues, checkpoint, index, mode, dir_lock)?;
     inner.index_reput.store(index_start, Ordering::Release);
     {
         let mut writer = inner.writer.lock();
@@ -125,11 +127,14 @@ fn load_consume_queues(
         }
         let topic_dir = cq_root.join(&topic.name);
         for queue in storage.list(&topic_dir).map_err(|e| Error::io("list", &topic_dir, e))? {
-            let Ok(queue_id) = queue.name.parse::<i32>() else { continue };
+            let Ok(queue_id) = queue.name.parse::<i32>() else {
+                continue;
+            };
             if !queue.is_dir {
                 continue;
             }
-            let cq = ConsumeQueue::open(shared.clone(), &cq_root, &topic.name, queue_id, file_size)?;
+            let cq =
+                ConsumeQueue::open(shared.clone(), &cq_root, &topic.name, queue_id, file_size)?;
             queues.entry(topic.name.clone()).or_default().insert(queue_id, Arc::new(cq));
         }
     }
@@ -170,10 +175,10 @@ fn recover_commit_log(
         dispatch_recovered(storage, queues, &cq_root, cq_size, &delays, found)
     })?;
     let end = scan.valid_end;
-    if let Some(reason) = scan.stop_reason {
-        if !is_clean_end(commit_log, end)? {
-            tracing::warn!(reason, "recovery cut the commit log after its last valid record");
-        }
+    if let Some(reason) = scan.stop_reason
+        && !is_clean_end(commit_log, end)?
+    {
+        tracing::warn!(reason, "recovery cut the commit log after its last valid record");
     }
     commit_log.files().truncate_to(end)?;
     commit_log.set_last_store_timestamp(last_timestamp);
@@ -193,21 +198,24 @@ fn abnormal_start(
     safe: i64,
 ) -> Result<usize> {
     for (index, segment) in segments.iter().enumerate().rev() {
-        let Some(head) = commit_log.view(segment.from_offset, 4096.min(segment.file.size() as usize))?
+        let Some(head) =
+            commit_log.view(segment.from_offset, 4096.min(segment.file.size() as usize))?
         else {
             continue;
         };
-        let Some(total) = head.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
+        let Some(total) = head.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        else {
             continue;
         };
         let record = match commit_log.view(segment.from_offset, total.max(0) as usize)? {
             Some(bytes) if total > 0 => bytes,
             _ => continue,
         };
-        if let Ok(RecordCheck::Message(rec)) = record::check_record(&record, false) {
-            if rec.store_timestamp != 0 && rec.store_timestamp <= safe {
-                return Ok(index);
-            }
+        if let Ok(RecordCheck::Message(rec)) = record::check_record(&record, false)
+            && rec.store_timestamp != 0
+            && rec.store_timestamp <= safe
+        {
+            return Ok(index);
         }
     }
     Ok(0)
@@ -215,7 +223,9 @@ fn abnormal_start(
 
 /// Whether the scan stopped at zeros (the normal end of data) rather than at damage.
 fn is_clean_end(commit_log: &CommitLog, end: u64) -> Result<bool> {
-    let Some(segment) = commit_log.files().segment_for(end) else { return Ok(true) };
+    let Some(segment) = commit_log.files().segment_for(end) else {
+        return Ok(true);
+    };
     let len = 8.min(segment.end_offset() - end) as usize;
     let mut buf = [0u8; 8];
     segment
@@ -255,13 +265,21 @@ fn dispatch_recovered(
     delays_ms: &[u64],
     found: &ScannedRecord<'_>,
 ) -> Result<()> {
-    let Some((queue_offset, unit)) = unit_of(found, delays_ms) else { return Ok(()) };
+    let Some((queue_offset, unit)) = unit_of(found, delays_ms) else {
+        return Ok(());
+    };
     let rec = &found.record;
     let by_id = queues.entry(rec.topic.to_owned()).or_default();
     let cq = match by_id.get(&rec.queue_id) {
         Some(cq) => cq.clone(),
         None => {
-            let cq = Arc::new(ConsumeQueue::open(storage.clone(), cq_root, rec.topic, rec.queue_id, cq_size)?);
+            let cq = Arc::new(ConsumeQueue::open(
+                storage.clone(),
+                cq_root,
+                rec.topic,
+                rec.queue_id,
+                cq_size,
+            )?);
             by_id.insert(rec.queue_id, cq.clone());
             cq
         }
@@ -297,7 +315,9 @@ pub(crate) fn append_replicated(inner: &Inner, phy_offset: i64, data: &[u8]) -> 
     let mut last_timestamp = log.last_store_timestamp();
     let scan = log.scan(from, at, true, |found| {
         last_timestamp = found.record.store_timestamp;
-        let Some((queue_offset, unit)) = unit_of(found, &delays) else { return Ok(()) };
+        let Some((queue_offset, unit)) = unit_of(found, &delays) else {
+            return Ok(());
+        };
         let rec = &found.record;
         let (cq, _) = inner.queue_for_write(&mut writer, rec.topic, rec.queue_id)?;
         cq.put_unit(queue_offset, unit)?;
@@ -323,7 +343,9 @@ fn is_incomplete_tail(log: &CommitLog, from: u64, end: u64) -> Result<bool> {
     if available < 4 {
         return Ok(true);
     }
-    let Some(segment) = log.files().segment_for(from) else { return Ok(false) };
+    let Some(segment) = log.files().segment_for(from) else {
+        return Ok(false);
+    };
     let mut size = [0u8; 4];
     segment
         .file

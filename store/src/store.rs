@@ -251,7 +251,9 @@ pub struct MessageStore {
 
 impl fmt::Debug for MessageStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MessageStore").field("root", &self.inner.config.store_path_root_dir).finish()
+        f.debug_struct("MessageStore")
+            .field("root", &self.inner.config.store_path_root_dir)
+            .finish()
     }
 }
 
@@ -318,7 +320,10 @@ impl MessageStore {
         Self::open_with_storage(config, Arc::new(FsStorage))
     }
 
-    pub(crate) fn open_with_storage(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Self> {
+    pub(crate) fn open_with_storage(
+        config: StoreConfig,
+        storage: Arc<dyn Storage>,
+    ) -> Result<Self> {
         config.validate()?;
         let inner = Arc::new(crate::recovery::open(config, storage)?);
         let store = MessageStore { inner: inner.clone(), threads: Mutex::new(Vec::new()) };
@@ -356,7 +361,10 @@ impl MessageStore {
             return Ok(PutResult::rejected(status, inner.config.store_host));
         }
         if message.properties.len() > PROPERTIES_MAX {
-            return Ok(PutResult::rejected(PutStatus::PropertiesSizeExceeded, inner.config.store_host));
+            return Ok(PutResult::rejected(
+                PutStatus::PropertiesSizeExceeded,
+                inner.config.store_host,
+            ));
         }
         let delay_level = delay_level(message.properties, message.sysflag, inner.max_delay_level());
         if delay_level > 0 {
@@ -365,7 +373,13 @@ impl MessageStore {
         ENCODE_BUF.with(|cell| {
             let mut buf = cell.borrow_mut();
             buf.clear();
-            let pending = match inner.encode(message, message.topic, message.queue_id, message.properties, &mut buf) {
+            let pending = match inner.encode(
+                message,
+                message.topic,
+                message.queue_id,
+                message.properties,
+                &mut buf,
+            ) {
                 Ok(pending) => pending,
                 Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
             };
@@ -383,11 +397,15 @@ impl MessageStore {
         properties.insert(property::DELAY.to_owned(), level.to_string());
         let encoded = ferromq_message::properties::encode_properties(&properties);
         if encoded.len() > PROPERTIES_MAX {
-            return Ok(PutResult::rejected(PutStatus::PropertiesSizeExceeded, inner.config.store_host));
+            return Ok(PutResult::rejected(
+                PutStatus::PropertiesSizeExceeded,
+                inner.config.store_host,
+            ));
         }
         let queue_id = level as i32 - 1;
         let mut buf = Vec::new();
-        let mut pending = match inner.encode(message, SCHEDULE_TOPIC, queue_id, &encoded, &mut buf) {
+        let mut pending = match inner.encode(message, SCHEDULE_TOPIC, queue_id, &encoded, &mut buf)
+        {
             Ok(pending) => pending,
             Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
         };
@@ -430,8 +448,19 @@ impl MessageStore {
                 if delay_level(item.properties, template.sysflag, inner.max_delay_level()) > 0 {
                     return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
                 }
-                let message = PutMessage { flag: item.flag, body: item.body, properties: item.properties, ..*template };
-                match inner.encode(&message, template.topic, template.queue_id, item.properties, &mut buf) {
+                let message = PutMessage {
+                    flag: item.flag,
+                    body: item.body,
+                    properties: item.properties,
+                    ..*template
+                };
+                match inner.encode(
+                    &message,
+                    template.topic,
+                    template.queue_id,
+                    item.properties,
+                    &mut buf,
+                ) {
                     Ok(pending) => pendings.push(pending),
                     Err(status) => return Ok(PutResult::rejected(status, host)),
                 }
@@ -480,7 +509,9 @@ impl MessageStore {
     /// # Errors
     /// I/O errors.
     pub fn message_by_phy_offset(&self, phy_offset: i64) -> Result<Option<Bytes>> {
-        let Ok(offset) = u64::try_from(phy_offset) else { return Ok(None) };
+        let Ok(offset) = u64::try_from(phy_offset) else {
+            return Ok(None);
+        };
         if offset >= self.inner.readable_end() {
             return Ok(None);
         }
@@ -557,7 +588,9 @@ impl MessageStore {
     /// # Errors
     /// I/O errors.
     pub fn earliest_message_time(&self, topic: &str, queue_id: i32) -> Result<Option<i64>> {
-        let Some(cq) = self.inner.find_queue(topic, queue_id) else { return Ok(None) };
+        let Some(cq) = self.inner.find_queue(topic, queue_id) else {
+            return Ok(None);
+        };
         self.inner.store_time_at(&cq, cq.min_offset())
     }
 
@@ -566,7 +599,8 @@ impl MessageStore {
     /// # Errors
     /// I/O errors.
     pub fn earliest_store_time(&self) -> Result<Option<i64>> {
-        let Some(record) = self.inner.commit_log.record_at(self.inner.commit_log.min_offset())? else {
+        let Some(record) = self.inner.commit_log.record_at(self.inner.commit_log.min_offset())?
+        else {
             return Ok(None);
         };
         Ok(record::decode_record(&record).ok().map(|(rec, _)| rec.store_timestamp))
@@ -593,7 +627,9 @@ impl MessageStore {
     /// # Errors
     /// I/O errors.
     pub fn commit_log_data(&self, phy_offset: i64) -> Result<Option<Bytes>> {
-        let Ok(offset) = u64::try_from(phy_offset) else { return Ok(None) };
+        let Ok(offset) = u64::try_from(phy_offset) else {
+            return Ok(None);
+        };
         self.inner.commit_log.data_from(offset)
     }
 
@@ -634,6 +670,20 @@ impl MessageStore {
     /// I/O errors while flushing (the abort file then stays, forcing abnormal recovery).
     pub fn close(self) -> Result<()> {
         self.shutdown()
+    }
+
+    /// Stops the background threads and drops the store without flushing anything or
+    /// removing the `abort` file: what a crash leaves behind (minus lost page cache).
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn simulate_crash(self) {
+        let inner = &*self.inner;
+        inner.closed.store(true, Ordering::Release);
+        inner.shutdown.signal();
+        inner.index_waker.wake();
+        for thread in self.threads.lock().drain(..) {
+            let _ = thread.join();
+        }
     }
 
     fn shutdown(&self) -> Result<()> {
@@ -684,10 +734,10 @@ impl Inner {
         dir_lock: File,
     ) -> Result<Self> {
         let delay_levels_ms = config.delay_levels_ms()?;
-        let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes)
-            / 100
+        let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes) / 100
             * u64::from(config.access_message_in_memory_max_ratio);
-        let mut next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>> = HashMap::new();
+        let mut next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>> =
+            HashMap::new();
         for (topic, by_id) in &queues {
             for (&queue_id, cq) in by_id {
                 let entry = next_offsets.entry(topic.clone()).or_default();
@@ -699,7 +749,11 @@ impl Inner {
             storage,
             commit_log,
             queues: RwLock::new(queues),
-            writer: Mutex::new(Writer { appender: Appender::default(), next_offsets, replica_dispatched: 0 }),
+            writer: Mutex::new(Writer {
+                appender: Appender::default(),
+                next_offsets,
+                replica_dispatched: 0,
+            }),
             flush_lock: Mutex::new(()),
             checkpoint,
             index,
@@ -788,7 +842,9 @@ impl Inner {
         let start = buf.len();
         let len = record::encode_record(&rec, buf).map_err(|_| PutStatus::MessageIllegal)?;
         let record_max = self.config.max_message_size as usize + RECORD_OVERHEAD_MAX;
-        if len > record_max || len + record::BLANK_RECORD_SIZE > self.commit_log.file_size() as usize {
+        if len > record_max
+            || len + record::BLANK_RECORD_SIZE > self.commit_log.file_size() as usize
+        {
             buf.truncate(start);
             return Err(PutStatus::MessageIllegal);
         }
@@ -823,8 +879,10 @@ impl Inner {
             let record_phy = phy_offset + pending.start as u64;
             let record_queue_offset = if dispatches(pending.sysflag) { queue_offset } else { 0 };
             let record = &mut buf[pending.start..pending.start + pending.len];
-            record[record::QUEUE_OFFSET_POS..][..8].copy_from_slice(&record_queue_offset.to_be_bytes());
-            record[record::PHYSICAL_OFFSET_POS..][..8].copy_from_slice(&(record_phy as i64).to_be_bytes());
+            record[record::QUEUE_OFFSET_POS..][..8]
+                .copy_from_slice(&record_queue_offset.to_be_bytes());
+            record[record::PHYSICAL_OFFSET_POS..][..8]
+                .copy_from_slice(&(record_phy as i64).to_be_bytes());
             let ts_pos = record::store_timestamp_pos(pending.sysflag);
             record[ts_pos..][..8].copy_from_slice(&store_timestamp.to_be_bytes());
             if dispatches(pending.sysflag) {
@@ -833,7 +891,8 @@ impl Inner {
                 } else {
                     pending.tags_code
                 };
-                let unit = CqUnit { phy_offset: record_phy as i64, size: pending.len as i32, tags_code };
+                let unit =
+                    CqUnit { phy_offset: record_phy as i64, size: pending.len as i32, tags_code };
                 units.push((queue_offset, unit));
                 queue_offset += 1;
             }
@@ -997,7 +1056,8 @@ impl Inner {
         if let Some((status, next)) = status {
             return Ok(GetResult::status_only(status, next, min, max));
         }
-        let scan_units = (self.config.max_filter_message_size as usize / 20).max(max_count as usize);
+        let scan_units =
+            (self.config.max_filter_message_size as usize / 20).max(max_count as usize);
         let scan_units = scan_units.min((max - offset) as usize);
         let units = cq.units_from(offset, scan_units)?;
         let max_phy = self.commit_log.max_offset() as i64;
@@ -1041,7 +1101,15 @@ impl Inner {
         Ok(result)
     }
 
-    fn batch_full(&self, count: usize, bytes: u64, size: u64, max_count: u32, max_bytes: u64, in_memory: bool) -> bool {
+    fn batch_full(
+        &self,
+        count: usize,
+        bytes: u64,
+        size: u64,
+        max_count: u32,
+        max_bytes: u64,
+        in_memory: bool,
+    ) -> bool {
         let config = &self.config;
         if count + 1 > max_count as usize || bytes + size > max_bytes {
             return true;
@@ -1056,20 +1124,25 @@ impl Inner {
     }
 
     fn store_time_at(&self, cq: &ConsumeQueue, queue_offset: i64) -> Result<Option<i64>> {
-        let Some(unit) = cq.unit(queue_offset)? else { return Ok(None) };
+        let Some(unit) = cq.unit(queue_offset)? else {
+            return Ok(None);
+        };
         if unit.is_blank() {
             return Ok(None);
         }
-        let ts_pos = match self.commit_log.view(unit.phy_offset as u64 + record::SYSFLAG_POS as u64, 4)? {
-            Some(sysflag) => record::store_timestamp_pos(read_i32(&sysflag, 0)),
-            None => return Ok(None),
-        };
+        let ts_pos =
+            match self.commit_log.view(unit.phy_offset as u64 + record::SYSFLAG_POS as u64, 4)? {
+                Some(sysflag) => record::store_timestamp_pos(read_i32(&sysflag, 0)),
+                None => return Ok(None),
+            };
         let ts = self.commit_log.view(unit.phy_offset as u64 + ts_pos as u64, 8)?;
         Ok(ts.map(|b| read_i64(&b, 0)))
     }
 
     fn offset_by_time(&self, topic: &str, queue_id: i32, timestamp: i64) -> Result<i64> {
-        let Some(cq) = self.find_queue(topic, queue_id) else { return Ok(0) };
+        let Some(cq) = self.find_queue(topic, queue_id) else {
+            return Ok(0);
+        };
         let (mut low, mut high) = (cq.min_offset(), self.visible_max_offset(&cq)?);
         while low < high {
             let mid = low + (high - low) / 2;
@@ -1111,7 +1184,9 @@ fn delay_level(properties: &[u8], flag: i32, max_level: u32) -> u32 {
 /// Whether any record asks to wait for the flush (`WAIT` absent or `true`).
 fn wait_store_msg_ok(pendings: &[Pending], buf: &[u8]) -> bool {
     pendings.iter().any(|p| {
-        let Ok((rec, _)) = record::decode_record(&buf[p.start..p.start + p.len]) else { return true };
+        let Ok((rec, _)) = record::decode_record(&buf[p.start..p.start + p.len]) else {
+            return true;
+        };
         match find_property(rec.properties, property::WAIT) {
             None => true,
             Some(value) => value.eq_ignore_ascii_case(b"true"),
@@ -1139,7 +1214,9 @@ pub(crate) fn now_ms() -> i64 {
 /// Total RAM from `/proc/meminfo`; 24 GiB if unknown (RocketMQ's fallback).
 fn physical_memory_bytes() -> u64 {
     const FALLBACK: u64 = 24 << 30;
-    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else { return FALLBACK };
+    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
+        return FALLBACK;
+    };
     meminfo
         .lines()
         .find_map(|line| line.strip_prefix("MemTotal:"))
