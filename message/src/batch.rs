@@ -58,9 +58,7 @@ impl BatchItem<'_> {
 /// Length of an item with a `body_len`-byte body and `properties_len` bytes of properties.
 #[must_use]
 pub fn batch_item_len(body_len: usize, properties_len: usize) -> usize {
-    ITEM_OVERHEAD_LEN
-        .saturating_add(body_len)
-        .saturating_add(properties_len)
+    ITEM_OVERHEAD_LEN.saturating_add(body_len).saturating_add(properties_len)
 }
 
 /// Decodes a whole batch body. An empty body is an empty batch.
@@ -75,11 +73,7 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<BatchItem<'_>>> {
 /// Iterates over the items of a batch body without allocating.
 #[must_use]
 pub fn iter_batch(body: &[u8]) -> BatchIter<'_> {
-    BatchIter {
-        body,
-        pos: 0,
-        failed: false,
-    }
+    BatchIter { body, pos: 0, failed: false }
 }
 
 /// Iterator over the items of a batch body; stops after the first error.
@@ -137,11 +131,7 @@ pub fn encode_batch_item(
             max: PROPERTIES_MAX_LEN,
         })?;
     let total = batch_item_len(body.len(), properties.len());
-    let too_long = || Error::TooLong {
-        field: "batch item",
-        len: total,
-        max: 0x7FFF_FFFF,
-    };
+    let too_long = || Error::TooLong { field: "batch item", len: total, max: 0x7FFF_FFFF };
     let total_size = i32::try_from(total).map_err(|_| too_long())?;
     // The body is shorter than the item, so it fits an i32 too.
     let body_len = i32::try_from(body.len()).map_err(|_| too_long())?;
@@ -202,14 +192,7 @@ fn decode_item(rest: &[u8], offset: usize) -> Result<(BatchItem<'_>, usize)> {
     let properties_len = reader.i16("PROPERTIESLENGTH")?;
     let properties_len = reader.len_field("PROPERTIESLENGTH", i64::from(properties_len))?;
     let properties = reader.bytes("PROPERTIES", properties_len)?;
-    Ok((
-        BatchItem {
-            flag,
-            body,
-            properties,
-        },
-        reader.position(),
-    ))
+    Ok((BatchItem { flag, body, properties }, reader.position()))
 }
 
 #[cfg(test)]
@@ -231,14 +214,7 @@ mod tests {
         assert_eq!(out, expected);
         assert_eq!(written, 31);
         let items = decode_batch(&out).unwrap();
-        assert_eq!(
-            items,
-            [BatchItem {
-                flag: 7,
-                body: b"Hi",
-                properties: b"TAGS\x01T\x02"
-            }]
-        );
+        assert_eq!(items, [BatchItem { flag: 7, body: b"Hi", properties: b"TAGS\x01T\x02" }]);
     }
 
     #[test]
@@ -251,29 +227,13 @@ mod tests {
         assert_eq!(written, out.len() - 1);
         let items = decode_batch(&out[1..]).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(
-            items[1],
-            BatchItem {
-                flag: 0,
-                body: b"",
-                properties: b""
-            }
-        );
+        assert_eq!(items[1], BatchItem { flag: 0, body: b"", properties: b"" });
 
         let mut huge = second;
         huge.put_property(property::KEYS, "k".repeat(PROPERTIES_MAX_LEN));
         let before = out.clone();
         let err = encode_messages(&[huge], &mut out).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::TooLong {
-                    field: "PROPERTIES",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::TooLong { field: "PROPERTIES", .. }), "{err}");
         assert_eq!(out, before);
     }
 
@@ -284,31 +244,12 @@ mod tests {
         let mut negative_body = out.clone();
         negative_body[BODY_LEN_POS..BODY_LEN_POS + 4].copy_from_slice(&(-1_i32).to_be_bytes());
         let err = decode_batch(&negative_body).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::InvalidField {
-                    field: "BODYLENGTH",
-                    found: -1,
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::InvalidField { field: "BODYLENGTH", found: -1, .. }), "{err}");
         let mut negative_props = out;
         let pos = BODY_LEN_POS + 4 + 2;
         negative_props[pos..pos + 2].copy_from_slice(&(-2_i16).to_be_bytes());
         let err = decode_batch(&negative_props).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::InvalidField {
-                    field: "PROPERTIESLENGTH",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, Error::InvalidField { field: "PROPERTIESLENGTH", .. }), "{err}");
     }
 
     #[test]

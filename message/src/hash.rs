@@ -73,9 +73,7 @@ pub fn rocketmq_crc32(bytes: &[u8]) -> i32 {
 }
 
 fn hash_units(start: i32, units: impl Iterator<Item = u16>) -> i32 {
-    units.fold(start, |hash, unit| {
-        hash.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
+    units.fold(start, |hash, unit| hash.wrapping_mul(31).wrapping_add(i32::from(unit)))
 }
 
 fn abs_or_zero(hash: i32) -> i32 {

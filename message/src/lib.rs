@@ -11,6 +11,18 @@
 //! Byte layouts are drawn in `docs/formats.md`; their meaning is in the spec
 //! (`storage.md` §3–§6).
 //!
+//! | module | what |
+//! |---|---|
+//! | [`record`] | the CommitLog record: encode, check (recovery), decode, BLANK, pull bodies |
+//! | [`batch`] | the SEND_BATCH_MESSAGE body |
+//! | [`properties`], [`property`] | the properties string and the property names |
+//! | [`sysflag`] | the record's SYSFLAG bits |
+//! | [`hash`] | Java `String.hashCode` (tagsCode, index keys) and the masked CRC-32 |
+//! | [`msg_id`] | offset message ids and UNIQ_KEYs |
+//! | [`message`] | [`Message`] and [`MessageExt`] |
+//! | [`validate`] | topic and group names, with the Java broker's remarks |
+//! | [`zlib`] | bounded body inflate / deflate |
+//!
 //! ```
 //! use ferromq_message::properties::{encode_properties, Properties};
 //! use ferromq_message::record::{self, MessageVersion, RecordCheck, RecordRef};

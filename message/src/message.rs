@@ -31,12 +31,7 @@ impl Message {
     /// A message with no flag and no properties.
     #[must_use]
     pub fn new(topic: impl Into<String>, body: impl Into<Bytes>) -> Self {
-        Self {
-            topic: topic.into(),
-            flag: 0,
-            body: body.into(),
-            properties: Properties::new(),
-        }
+        Self { topic: topic.into(), flag: 0, body: body.into(), properties: Properties::new() }
     }
 
     /// The value of property `name`.
@@ -75,10 +70,7 @@ impl Message {
     /// The individual keys of `KEYS`, split on single spaces, empty pieces skipped (the keys
     /// the store indexes).
     pub fn key_list(&self) -> impl Iterator<Item = &str> {
-        self.keys()
-            .unwrap_or_default()
-            .split(property::KEY_SEPARATOR)
-            .filter(|key| !key.is_empty())
+        self.keys().unwrap_or_default().split(property::KEY_SEPARATOR).filter(|key| !key.is_empty())
     }
 
     /// Sets `KEYS` to the keys joined by single spaces.
@@ -113,9 +105,7 @@ impl Message {
     /// as "no delay".
     #[must_use]
     pub fn delay_level(&self) -> i32 {
-        self.property(property::DELAY)
-            .and_then(|level| level.parse().ok())
-            .unwrap_or(0)
+        self.property(property::DELAY).and_then(|level| level.parse().ok()).unwrap_or(0)
     }
 
     /// Sets `DELAY` to `level`.
@@ -127,8 +117,7 @@ impl Message {
     /// `Boolean.parseBoolean`). False tells the broker not to wait for flush or replication.
     #[must_use]
     pub fn wait_store_msg_ok(&self) -> bool {
-        self.property(property::WAIT)
-            .is_none_or(|wait| wait.eq_ignore_ascii_case("true"))
+        self.property(property::WAIT).is_none_or(|wait| wait.eq_ignore_ascii_case("true"))
     }
 
     /// Sets `WAIT` to `"true"` or `"false"`.
@@ -139,8 +128,7 @@ impl Message {
     /// True when `TRAN_MSG` is case-insensitive `"true"` (a transactional half message).
     #[must_use]
     pub fn is_transaction_prepared(&self) -> bool {
-        self.property(property::TRAN_MSG)
-            .is_some_and(|tran| tran.eq_ignore_ascii_case("true"))
+        self.property(property::TRAN_MSG).is_some_and(|tran| tran.eq_ignore_ascii_case("true"))
     }
 
     /// The `REAL_TOPIC` property (original topic of a redirected message).
@@ -152,8 +140,7 @@ impl Message {
     /// The `REAL_QID` property parsed as i32, if present and numeric.
     #[must_use]
     pub fn real_queue_id(&self) -> Option<i32> {
-        self.property(property::REAL_QID)
-            .and_then(|qid| qid.parse().ok())
+        self.property(property::REAL_QID).and_then(|qid| qid.parse().ok())
     }
 
     /// The `RETRY_TOPIC` property (business topic of a retried message).
@@ -343,10 +330,7 @@ mod tests {
     #[test]
     fn canonical_addr_unmaps_ipv4_mapped_ipv6() {
         let mapped: SocketAddr = "[::ffff:192.168.0.10]:50000".parse().unwrap();
-        assert_eq!(
-            canonical_socket_addr(mapped),
-            "192.168.0.10:50000".parse().unwrap()
-        );
+        assert_eq!(canonical_socket_addr(mapped), "192.168.0.10:50000".parse().unwrap());
         let v6: SocketAddr = "[fe80::1]:1".parse().unwrap();
         assert_eq!(canonical_socket_addr(v6), v6);
     }

@@ -47,11 +47,7 @@ pub fn encode_offset_msg_id(store_host: SocketAddr, physical_offset: i64) -> Str
 /// 0..=65535.
 pub fn decode_offset_msg_id(id: &str) -> Result<(SocketAddr, i64)> {
     const WHAT: &str = "offset message id";
-    let invalid = |reason| Error::InvalidMessageId {
-        what: WHAT,
-        len: id.len(),
-        reason,
-    };
+    let invalid = |reason| Error::InvalidMessageId { what: WHAT, len: id.len(), reason };
     let mut hex = HexReader::new(id.as_bytes());
     let ip = match id.len() {
         OFFSET_MSG_ID_V4_LEN => {
@@ -90,10 +86,7 @@ impl UniqKey {
     #[must_use]
     pub fn encode(&self) -> String {
         let mut id = String::with_capacity(UNIQ_KEY_V6_LEN);
-        push_hex(
-            &mut id,
-            &prefix_bytes(self.ip, self.pid, self.class_loader_hash),
-        );
+        push_hex(&mut id, &prefix_bytes(self.ip, self.pid, self.class_loader_hash));
         push_hex(&mut id, &self.time_since_month_start_ms.to_be_bytes());
         push_hex(&mut id, &self.counter.to_be_bytes());
         id
@@ -106,11 +99,8 @@ impl UniqKey {
     ///
     /// [`Error::InvalidMessageId`] for a length other than 32 or 56 or a non-hex character.
     pub fn parse(id: &str) -> Result<Self> {
-        let invalid = |reason| Error::InvalidMessageId {
-            what: "unique key",
-            len: id.len(),
-            reason,
-        };
+        let invalid =
+            |reason| Error::InvalidMessageId { what: "unique key", len: id.len(), reason };
         let mut hex = HexReader::new(id.as_bytes());
         let ip = match id.len() {
             UNIQ_KEY_V4_LEN => {
@@ -125,13 +115,7 @@ impl UniqKey {
         let class_loader_hash = i32::from_be_bytes(hex.array().ok_or_else(|| invalid(NOT_HEX))?);
         let time = i32::from_be_bytes(hex.array().ok_or_else(|| invalid(NOT_HEX))?);
         let counter = u16::from_be_bytes(hex.array().ok_or_else(|| invalid(NOT_HEX))?);
-        Ok(Self {
-            ip,
-            pid,
-            class_loader_hash,
-            time_since_month_start_ms: time,
-            counter,
-        })
+        Ok(Self { ip, pid, class_loader_hash, time_since_month_start_ms: time, counter })
     }
 }
 
@@ -153,10 +137,7 @@ impl UniqKeyGenerator {
         let pid = u16::try_from(pid & 0xFFFF).unwrap_or_default();
         let mut prefix = String::with_capacity(UNIQ_KEY_V6_LEN);
         push_hex(&mut prefix, &prefix_bytes(ip, pid, class_loader_hash));
-        Self {
-            prefix,
-            counter: AtomicU16::new(0),
-        }
+        Self { prefix, counter: AtomicU16::new(0) }
     }
 
     /// A generator for this process without knowing its IP: uses Java's fallback "fake IP"
@@ -165,16 +146,10 @@ impl UniqKeyGenerator {
     /// knows its address should use [`UniqKeyGenerator::new`].
     #[must_use]
     pub fn for_this_process() -> Self {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         let class_loader_hash = i32::try_from(now.subsec_nanos()).unwrap_or_default();
-        Self::new(
-            IpAddr::V4(fake_ip(now_ms)),
-            std::process::id(),
-            class_loader_hash,
-        )
+        Self::new(IpAddr::V4(fake_ip(now_ms)), std::process::id(), class_loader_hash)
     }
 
     /// The next id for time `now_ms`, with `month_start_ms` the start of the current month
@@ -197,9 +172,7 @@ impl UniqKeyGenerator {
     /// first day (Java uses the local time zone, which only shifts the time part).
     #[must_use]
     pub fn next_id_now(&self) -> String {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let now_ms = i64::try_from(now.as_millis()).unwrap_or(i64::MAX);
         self.next_id(now_ms, month_start_utc_ms(now_ms))
     }
@@ -286,11 +259,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -313,18 +282,9 @@ mod tests {
     #[test]
     fn offset_msg_id_of_vector_a_and_c() {
         let a: SocketAddr = "192.168.0.2:10911".parse().unwrap();
-        assert_eq!(
-            encode_offset_msg_id(a, 1234),
-            "C0A8000200002A9F00000000000004D2"
-        );
-        assert_eq!(
-            decode_offset_msg_id("C0A8000200002A9F00000000000004D2"),
-            Ok((a, 1234))
-        );
-        assert_eq!(
-            decode_offset_msg_id("c0a8000200002a9f00000000000004d2"),
-            Ok((a, 1234))
-        );
+        assert_eq!(encode_offset_msg_id(a, 1234), "C0A8000200002A9F00000000000004D2");
+        assert_eq!(decode_offset_msg_id("C0A8000200002A9F00000000000004D2"), Ok((a, 1234)));
+        assert_eq!(decode_offset_msg_id("c0a8000200002a9f00000000000004d2"), Ok((a, 1234)));
         let c: SocketAddr = "[2001:db8::2]:10911".parse().unwrap();
         let id = "20010DB800000000000000000000000200002A9F0000000000001388";
         assert_eq!(encode_offset_msg_id(c, 5000), id);
@@ -333,17 +293,11 @@ mod tests {
 
     #[test]
     fn offset_msg_id_rejects_bad_input() {
-        for bad in [
-            "",
-            "C0A8",
-            "G0A8000200002A9F00000000000004D2",
-            "C0A80002FFFFFFFF00000000000004D2",
-        ] {
+        for bad in
+            ["", "C0A8", "G0A8000200002A9F00000000000004D2", "C0A80002FFFFFFFF00000000000004D2"]
+        {
             assert!(
-                matches!(
-                    decode_offset_msg_id(bad),
-                    Err(Error::InvalidMessageId { .. })
-                ),
+                matches!(decode_offset_msg_id(bad), Err(Error::InvalidMessageId { .. })),
                 "{bad:?}"
             );
         }
@@ -358,10 +312,7 @@ mod tests {
         let id = encode_offset_msg_id("[::]:0".parse().unwrap(), 0);
         assert_eq!(id.len(), OFFSET_MSG_ID_V6_LEN);
         let prefix = &id[..OFFSET_MSG_ID_V4_LEN];
-        assert_eq!(
-            decode_offset_msg_id(prefix),
-            Ok(("0.0.0.0:0".parse().unwrap(), 0))
-        );
+        assert_eq!(decode_offset_msg_id(prefix), Ok(("0.0.0.0:0".parse().unwrap(), 0)));
     }
 
     #[test]
@@ -382,14 +333,8 @@ mod tests {
         let generator = UniqKeyGenerator::new(ip, 0x0001_1092, 0x3094_6E09);
         let month_start = 1_000_000;
         let now = month_start + 0x6C8E_658E;
-        assert_eq!(
-            generator.next_id(now, month_start),
-            "C0A8000A109230946E096C8E658E0000"
-        );
-        assert_eq!(
-            generator.next_id(now, month_start),
-            "C0A8000A109230946E096C8E658E0001"
-        );
+        assert_eq!(generator.next_id(now, month_start), "C0A8000A109230946E096C8E658E0000");
+        assert_eq!(generator.next_id(now, month_start), "C0A8000A109230946E096C8E658E0001");
         let v6 = UniqKeyGenerator::new("fe80::1".parse().unwrap(), 1, 2).next_id(0, 0);
         assert_eq!(v6.len(), UNIQ_KEY_V6_LEN);
     }

@@ -133,10 +133,7 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> Properties {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -159,10 +156,7 @@ mod tests {
 
     #[test]
     fn parse_splits_at_first_name_value_separator_only() {
-        assert_eq!(
-            parse_properties(b"K\x01V\x01W\x02"),
-            props(&[("K", "V\x01W")])
-        );
+        assert_eq!(parse_properties(b"K\x01V\x01W\x02"), props(&[("K", "V\x01W")]));
         // First 0x01 at the start: dropped, even though a later 0x01 would give a pair.
         assert_eq!(parse_properties(b"\x01K\x01V\x02"), Properties::new());
         assert_eq!(parse_properties(b"NOSEP\x02\x02\x02"), Properties::new());
@@ -172,10 +166,7 @@ mod tests {
     #[test]
     fn parse_keeps_the_last_duplicate_and_find_agrees() {
         let bytes = b"K\x011\x02X\x01y\x02K\x012\x02";
-        assert_eq!(
-            parse_properties(bytes).get("K").map(String::as_str),
-            Some("2")
-        );
+        assert_eq!(parse_properties(bytes).get("K").map(String::as_str), Some("2"));
         assert_eq!(find_property(bytes, "K"), Some(&b"2"[..]));
         assert_eq!(find_property(bytes, "X"), Some(&b"y"[..]));
         assert_eq!(find_property(bytes, "Z"), None);

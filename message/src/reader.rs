@@ -30,13 +30,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8], what: &'static str, origin: usize, bound: Bound) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            what,
-            origin,
-            bound,
-        }
+        Self { buf, pos: 0, what, origin, bound }
     }
 
     pub(crate) fn position(&self) -> usize {
@@ -54,13 +48,9 @@ impl<'a> Reader<'a> {
     fn short(&self, field: &'static str, needed: usize) -> Error {
         let available = self.buf.len().saturating_sub(self.pos);
         match self.bound {
-            Bound::InputEnd => Error::Incomplete {
-                what: self.what,
-                offset: self.origin,
-                field,
-                needed,
-                available,
-            },
+            Bound::InputEnd => {
+                Error::Incomplete { what: self.what, offset: self.origin, field, needed, available }
+            }
             Bound::Declared(declared) => Error::FieldOverrun {
                 what: self.what,
                 offset: self.origin,

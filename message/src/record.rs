@@ -214,10 +214,7 @@ pub fn record_len(
         + host_len(sysflag::born_host_v6(sysflag))
         + host_len(sysflag::store_host_v6(sysflag))
         + version.topic_len_width();
-    fixed
-        .saturating_add(body_len)
-        .saturating_add(topic_len)
-        .saturating_add(properties_len)
+    fixed.saturating_add(body_len).saturating_add(topic_len).saturating_add(properties_len)
 }
 
 /// Every field of a stored record, borrowed (encode input; decode output).
@@ -362,10 +359,7 @@ pub fn encode_record(rec: &RecordRef<'_>, out: &mut Vec<u8>) -> Result<usize> {
     out.extend_from_slice(rec.properties);
 
     let written = out.len() - start;
-    debug_assert_eq!(
-        written, total,
-        "record length formula disagrees with the encoder"
-    );
+    debug_assert_eq!(written, total, "record length formula disagrees with the encoder");
     Ok(written)
 }
 
@@ -411,10 +405,7 @@ pub fn check_record_at(buf: &[u8], offset: usize, check_crc: bool) -> Result<Rec
         return Ok(RecordCheck::Blank { size });
     }
     let Some(version) = MessageVersion::from_magic(magic) else {
-        return Err(Error::BadMagic {
-            offset,
-            found: u32::from_be_bytes(magic.to_be_bytes()),
-        });
+        return Err(Error::BadMagic { offset, found: u32::from_be_bytes(magic.to_be_bytes()) });
     };
     let declared = head.len_field("TOTALSIZE", i64::from(total_size))?;
     let Some(record) = input.get(..declared) else {
@@ -429,20 +420,12 @@ pub fn check_record_at(buf: &[u8], offset: usize, check_crc: bool) -> Result<Rec
     let rec = parse_fields(record, version, offset)?;
     let computed = rec.encoded_len();
     if computed != declared {
-        return Err(Error::SizeMismatch {
-            offset,
-            declared,
-            computed,
-        });
+        return Err(Error::SizeMismatch { offset, declared, computed });
     }
     if check_crc {
         let computed = rocketmq_crc32(rec.body);
         if computed != rec.body_crc {
-            return Err(Error::CrcMismatch {
-                offset,
-                stored: rec.body_crc,
-                computed,
-            });
+            return Err(Error::CrcMismatch { offset, stored: rec.body_crc, computed });
         }
     }
     Ok(RecordCheck::Message(rec))
@@ -485,11 +468,7 @@ pub fn encode_blank(remaining: i32) -> [u8; BLANK_RECORD_SIZE] {
 /// item is a record or the error that stops the iteration. BLANK records are errors.
 #[must_use]
 pub fn iter_records(buf: &[u8]) -> RecordIter<'_> {
-    RecordIter {
-        buf,
-        pos: 0,
-        failed: false,
-    }
+    RecordIter { buf, pos: 0, failed: false }
 }
 
 /// Iterator returned by [`iter_records`]; yields `(offset, record)` pairs.
@@ -558,10 +537,7 @@ impl Default for DecodeOptions {
 /// [`Error::Decompress`] or [`Error::DecompressedTooLarge`] for bad zlib bodies.
 /// (Java's client instead stops quietly at the first bad record and keeps the ones before.)
 pub fn decode_messages(body: &[u8], decompress: bool) -> Result<Vec<MessageExt>> {
-    let options = DecodeOptions {
-        decompress,
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions { decompress, ..DecodeOptions::default() };
     decode_messages_with_options(body, &options)
 }
 
@@ -574,9 +550,7 @@ pub fn decode_messages_with_options(
     body: &[u8],
     options: &DecodeOptions,
 ) -> Result<Vec<MessageExt>> {
-    decode_all(body, options, |range| {
-        Bytes::copy_from_slice(body.get(range).unwrap_or_default())
-    })
+    decode_all(body, options, |range| Bytes::copy_from_slice(body.get(range).unwrap_or_default()))
 }
 
 /// [`decode_messages`] over a shared buffer: uncompressed bodies are slices of `body`, not
@@ -667,10 +641,7 @@ fn parse_fields(record: &[u8], version: MessageVersion, offset: usize) -> Result
     let properties_len = reader.i16("PROPERTIESLENGTH")?;
     let properties_len = reader.len_field("PROPERTIESLENGTH", i64::from(properties_len))?;
     let properties = reader.bytes("PROPERTIES", properties_len)?;
-    debug_assert!(
-        reader.position() <= record.len(),
-        "reader ran past the declared size"
-    );
+    debug_assert!(reader.position() <= record.len(), "reader ran past the declared size");
     Ok(RecordRef {
         version,
         body_crc,
@@ -698,12 +669,7 @@ fn parse_fields(record: &[u8], version: MessageVersion, offset: usize) -> Result
 ///
 /// [`Error::Incomplete`] when `record` is too short to hold the field.
 pub fn set_queue_offset(record: &mut [u8], queue_offset: i64) -> Result<()> {
-    patch(
-        record,
-        QUEUE_OFFSET_POS,
-        "QUEUEOFFSET",
-        &queue_offset.to_be_bytes(),
-    )
+    patch(record, QUEUE_OFFSET_POS, "QUEUEOFFSET", &queue_offset.to_be_bytes())
 }
 
 /// Overwrites `PHYSICALOFFSET` in an encoded record.
@@ -712,12 +678,7 @@ pub fn set_queue_offset(record: &mut [u8], queue_offset: i64) -> Result<()> {
 ///
 /// [`Error::Incomplete`] when `record` is too short to hold the field.
 pub fn set_physical_offset(record: &mut [u8], physical_offset: i64) -> Result<()> {
-    patch(
-        record,
-        PHYSICAL_OFFSET_POS,
-        "PHYSICALOFFSET",
-        &physical_offset.to_be_bytes(),
-    )
+    patch(record, PHYSICAL_OFFSET_POS, "PHYSICALOFFSET", &physical_offset.to_be_bytes())
 }
 
 /// Overwrites `STORETIMESTAMP` in an encoded record; its position depends on the record's
@@ -731,25 +692,18 @@ pub fn set_store_timestamp(record: &mut [u8], store_timestamp: i64) -> Result<()
     reader.bytes("TOTALSIZE..BORNTIMESTAMP", SYSFLAG_POS)?;
     let sysflag = reader.i32("SYSFLAG")?;
     let pos = store_timestamp_pos(sysflag);
-    patch(
-        record,
-        pos,
-        "STORETIMESTAMP",
-        &store_timestamp.to_be_bytes(),
-    )
+    patch(record, pos, "STORETIMESTAMP", &store_timestamp.to_be_bytes())
 }
 
 fn patch(record: &mut [u8], pos: usize, field: &'static str, value: &[u8]) -> Result<()> {
     let available = record.len().saturating_sub(pos);
-    let target = record
-        .get_mut(pos..pos + value.len())
-        .ok_or(Error::Incomplete {
-            what: "record",
-            offset: 0,
-            field,
-            needed: value.len(),
-            available,
-        })?;
+    let target = record.get_mut(pos..pos + value.len()).ok_or(Error::Incomplete {
+        what: "record",
+        offset: 0,
+        field,
+        needed: value.len(),
+        available,
+    })?;
     target.copy_from_slice(value);
     Ok(())
 }
@@ -763,11 +717,7 @@ enum TopicLength {
 
 impl TopicLength {
     fn new(version: MessageVersion, len: usize) -> Result<Self> {
-        let too_long = || Error::TooLong {
-            field: "TOPIC",
-            len,
-            max: version.topic_max_len(),
-        };
+        let too_long = || Error::TooLong { field: "TOPIC", len, max: version.topic_max_len() };
         match version {
             MessageVersion::V1 => i8::try_from(len).map(Self::V1).map_err(|_| too_long()),
             MessageVersion::V2 => i16::try_from(len).map(Self::V2).map_err(|_| too_long()),
@@ -776,18 +726,11 @@ impl TopicLength {
 }
 
 fn length_within(len: usize, field: &'static str, max: usize) -> Result<i16> {
-    i16::try_from(len)
-        .ok()
-        .filter(|_| len <= max)
-        .ok_or(Error::TooLong { field, len, max })
+    i16::try_from(len).ok().filter(|_| len <= max).ok_or(Error::TooLong { field, len, max })
 }
 
 fn i32_length(len: usize, field: &'static str) -> Result<i32> {
-    i32::try_from(len).map_err(|_| Error::TooLong {
-        field,
-        len,
-        max: MAX_I32_LEN,
-    })
+    i32::try_from(len).map_err(|_| Error::TooLong { field, len, max: MAX_I32_LEN })
 }
 
 /// `i32::MAX` as a length.

@@ -124,10 +124,7 @@ pub const fn store_host_v6(sysflag: i32) -> bool {
 /// ConsumeQueue: NOT and COMMIT (storage.md §5).
 #[must_use]
 pub const fn is_dispatched_type(sysflag: i32) -> bool {
-    matches!(
-        transaction_type(sysflag),
-        TRANSACTION_NOT_TYPE | TRANSACTION_COMMIT_TYPE
-    )
+    matches!(transaction_type(sysflag), TRANSACTION_NOT_TYPE | TRANSACTION_COMMIT_TYPE)
 }
 
 #[cfg(test)]
@@ -146,10 +143,7 @@ mod tests {
 
     #[test]
     fn compression_type_treats_zero_as_zlib() {
-        assert_eq!(
-            compression_type(COMPRESSED_FLAG),
-            Some(CompressionType::Zlib)
-        );
+        assert_eq!(compression_type(COMPRESSED_FLAG), Some(CompressionType::Zlib));
         assert_eq!(compression_type(0x301), Some(CompressionType::Zlib));
         assert_eq!(compression_type(0x101), Some(CompressionType::Lz4));
         assert_eq!(compression_type(0x201), Some(CompressionType::Zstd));

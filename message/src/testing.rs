@@ -90,14 +90,9 @@ pub fn arb_topic(version: MessageVersion) -> impl Strategy<Value = String> {
         MessageVersion::V2 => 400,
     };
     let max_len = version.topic_max_len();
-    vec(
-        prop_oneof![4 => proptest::char::range('!', '~'), 1 => any::<char>()],
-        0..max_chars,
-    )
-    .prop_map(String::from_iter)
-    .prop_filter("topic fits the version", move |topic| {
-        topic.len() <= max_len
-    })
+    vec(prop_oneof![4 => proptest::char::range('!', '~'), 1 => any::<char>()], 0..max_chars)
+        .prop_map(String::from_iter)
+        .prop_filter("topic fits the version", move |topic| topic.len() <= max_len)
 }
 
 /// Property maps that survive an encode/parse round trip: non-empty names without
@@ -176,32 +171,20 @@ pub fn arb_record() -> impl Strategy<Value = OwnedRecord> {
 
 /// Batch items as `(flag, body, properties)`.
 pub fn arb_batch_items() -> impl Strategy<Value = Vec<(i32, Vec<u8>, Vec<u8>)>> {
-    vec(
-        (
-            any::<i32>(),
-            vec(any::<u8>(), 0..128),
-            arb_properties_field(),
-        ),
-        0..6,
-    )
+    vec((any::<i32>(), vec(any::<u8>(), 0..128), arb_properties_field()), 0..6)
 }
 
 /// UNIQ_KEY parts with IPv4 or IPv6 addresses.
 pub fn arb_uniq_key() -> impl Strategy<Value = UniqKey> {
-    (
-        arb_socket_addr(),
-        any::<u16>(),
-        any::<i32>(),
-        any::<i32>(),
-        any::<u16>(),
-    )
-        .prop_map(|(addr, pid, class_loader_hash, time, counter)| UniqKey {
+    (arb_socket_addr(), any::<u16>(), any::<i32>(), any::<i32>(), any::<u16>()).prop_map(
+        |(addr, pid, class_loader_hash, time, counter)| UniqKey {
             ip: addr.ip(),
             pid,
             class_loader_hash,
             time_since_month_start_ms: time,
             counter,
-        })
+        },
+    )
 }
 
 /// Encoding then decoding gives every field back, `TOTALSIZE` equals `encoded_len`, the
@@ -258,11 +241,7 @@ pub fn blank_round_trip(remaining: i32) -> Result<(), TestCaseError> {
         Ok(size) if size >= record::BLANK_RECORD_SIZE => {
             prop_assert_eq!(checked, Ok(RecordCheck::Blank { size }));
         }
-        _ => prop_assert!(
-            matches!(checked, Err(Error::InvalidField { .. })),
-            "{:?}",
-            checked
-        ),
+        _ => prop_assert!(matches!(checked, Err(Error::InvalidField { .. })), "{:?}", checked),
     }
     prop_assert!(record::decode_record(&blank).is_err());
     for end in 0..blank.len() {
@@ -319,10 +298,7 @@ pub fn properties_round_trip(props: &Properties) -> Result<(), TestCaseError> {
     prop_assert_eq!(encoded.len(), properties::encoded_properties_len(props));
     prop_assert_eq!(&properties::parse_properties(&encoded), props);
     for (name, value) in props {
-        prop_assert_eq!(
-            properties::find_property(&encoded, name),
-            Some(value.as_bytes())
-        );
+        prop_assert_eq!(properties::find_property(&encoded, name), Some(value.as_bytes()));
     }
     Ok(())
 }
@@ -337,10 +313,7 @@ pub fn arbitrary_properties_bytes(bytes: &[u8]) -> Result<(), TestCaseError> {
     }
     if std::str::from_utf8(bytes).is_ok() {
         for (name, value) in &parsed {
-            prop_assert_eq!(
-                properties::find_property(bytes, name),
-                Some(value.as_bytes())
-            );
+            prop_assert_eq!(properties::find_property(bytes, name), Some(value.as_bytes()));
         }
     }
     Ok(())
@@ -410,15 +383,9 @@ pub fn offset_msg_id_round_trip(addr: SocketAddr, offset: i64) -> Result<(), Tes
     let id = msg_id::encode_offset_msg_id(addr, offset);
     let expected_len = if addr.is_ipv4() { 32 } else { 56 };
     prop_assert_eq!(id.len(), expected_len);
-    prop_assert!(
-        id.bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-    );
+    prop_assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)));
     prop_assert_eq!(msg_id::decode_offset_msg_id(&id), Ok((addr, offset)));
-    prop_assert_eq!(
-        msg_id::decode_offset_msg_id(&id.to_ascii_lowercase()),
-        Ok((addr, offset))
-    );
+    prop_assert_eq!(msg_id::decode_offset_msg_id(&id.to_ascii_lowercase()), Ok((addr, offset)));
     for end in 0..id.len() {
         // The first 32 characters of an IPv6 id have the length of an IPv4 id; they decode
         // whenever the address bytes 4..8 happen to form a valid port.
@@ -443,10 +410,7 @@ pub fn uniq_key_round_trip(key: &UniqKey) -> Result<(), TestCaseError> {
 /// input.
 pub fn arbitrary_msg_id(id: &str) -> Result<(), TestCaseError> {
     if let Ok((addr, offset)) = msg_id::decode_offset_msg_id(id) {
-        prop_assert_eq!(
-            msg_id::encode_offset_msg_id(addr, offset),
-            id.to_ascii_uppercase()
-        );
+        prop_assert_eq!(msg_id::encode_offset_msg_id(addr, offset), id.to_ascii_uppercase());
     }
     if let Ok(key) = UniqKey::parse(id) {
         prop_assert_eq!(key.encode(), id.to_ascii_uppercase());

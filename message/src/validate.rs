@@ -157,10 +157,8 @@ pub fn check_topic(topic: &str, dialect: Dialect) -> Result<(), TopicViolation> 
 ///
 /// [`Error::InvalidTopic`] naming the topic and the rule.
 pub fn validate_topic(topic: &str, dialect: Dialect) -> Result<()> {
-    check_topic(topic, dialect).map_err(|violation| Error::InvalidTopic {
-        topic: topic.to_owned(),
-        violation,
-    })
+    check_topic(topic, dialect)
+        .map_err(|violation| Error::InvalidTopic { topic: topic.to_owned(), violation })
 }
 
 /// Checks a group name: not blank, legal characters, at most `max_len` characters
@@ -188,10 +186,8 @@ pub fn check_group(group: &str, max_len: usize) -> Result<(), GroupViolation> {
 ///
 /// [`Error::InvalidGroup`] naming the group and the rule.
 pub fn validate_group(group: &str, max_len: usize) -> Result<()> {
-    check_group(group, max_len).map_err(|violation| Error::InvalidGroup {
-        group: group.to_owned(),
-        violation,
-    })
+    check_group(group, max_len)
+        .map_err(|violation| Error::InvalidGroup { group: group.to_owned(), violation })
 }
 
 /// True for `%RETRY%...` and `%DLQ%...` topics.
@@ -209,8 +205,7 @@ pub fn is_blank(name: &str) -> bool {
 /// True when every character is in `[%|a-zA-Z0-9_-]`.
 #[must_use]
 pub fn has_legal_chars(name: &str) -> bool {
-    name.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
+    name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }
 
 /// Java `Character.isWhitespace`: Unicode space, line and paragraph separators except the
@@ -241,9 +236,7 @@ mod tests {
     use super::*;
 
     fn remark(topic: &str, dialect: Dialect) -> Option<String> {
-        check_topic(topic, dialect)
-            .err()
-            .map(|violation| violation.java_remark(topic, dialect))
+        check_topic(topic, dialect).err().map(|violation| violation.java_remark(topic, dialect))
     }
 
     #[test]
@@ -257,10 +250,7 @@ mod tests {
             }
         }
         // U+00A0 is not Java whitespace: it is an illegal character instead.
-        assert_eq!(
-            check_topic("\u{a0}", Dialect::V5),
-            Err(TopicViolation::IllegalCharacters)
-        );
+        assert_eq!(check_topic("\u{a0}", Dialect::V5), Err(TopicViolation::IllegalCharacters));
     }
 
     #[test]
@@ -277,10 +267,7 @@ mod tests {
                 "The specified topic: a b, contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$"
             )
         );
-        assert_eq!(
-            check_topic("tópico", Dialect::V5),
-            Err(TopicViolation::IllegalCharacters)
-        );
+        assert_eq!(check_topic("tópico", Dialect::V5), Err(TopicViolation::IllegalCharacters));
         assert_eq!(check_topic("%RETRY%a|b_c-D9", Dialect::V5), Ok(()));
     }
 
@@ -294,17 +281,12 @@ mod tests {
         );
         assert_eq!(
             remark(&long, Dialect::V5),
-            Some(format!(
-                "The specified topic: {long}, is longer than topic max length: 127"
-            ))
+            Some(format!("The specified topic: {long}, is longer than topic max length: 127"))
         );
         let retry = format!("%RETRY%{}", "g".repeat(248));
         assert_eq!(retry.len(), 255);
         assert_eq!(check_topic(&retry, Dialect::V5), Ok(()));
-        assert_eq!(
-            check_topic(&retry, Dialect::V4_9),
-            Err(TopicViolation::TooLong)
-        );
+        assert_eq!(check_topic(&retry, Dialect::V4_9), Err(TopicViolation::TooLong));
         let dlq = format!("%DLQ%{}", "g".repeat(251));
         assert_eq!(
             remark(&dlq, Dialect::V5),
@@ -318,10 +300,7 @@ mod tests {
     fn group_rules() {
         assert_eq!(check_group("CID_ok-1", GROUP_MAX_LEN), Ok(()));
         assert_eq!(check_group(" ", GROUP_MAX_LEN), Err(GroupViolation::Blank));
-        assert_eq!(
-            check_group("a.b", GROUP_MAX_LEN),
-            Err(GroupViolation::IllegalCharacters)
-        );
+        assert_eq!(check_group("a.b", GROUP_MAX_LEN), Err(GroupViolation::IllegalCharacters));
         assert_eq!(
             check_group(&"g".repeat(121), GROUP_MAX_LEN),
             Err(GroupViolation::TooLong { max_len: 120 })

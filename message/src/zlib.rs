@@ -105,10 +105,7 @@ mod tests {
         let body: Vec<u8> = (0..200_000_u32).map(|i| (i % 251) as u8).collect();
         let compressed = deflate(&body, 5);
         assert_eq!(inflate_bounded(&compressed, body.len()), Ok(body.clone()));
-        assert_eq!(
-            inflate_bounded(&compressed, body.len() - 1),
-            Err(InflateFailure::TooLarge)
-        );
+        assert_eq!(inflate_bounded(&compressed, body.len() - 1), Err(InflateFailure::TooLarge));
         assert_eq!(inflate_bounded(&deflate(b"", 5), 0), Ok(Vec::new()));
     }
 
@@ -118,10 +115,7 @@ mod tests {
         for len in 0..compressed.len() {
             let prefix = &compressed[..len];
             assert!(
-                matches!(
-                    inflate_bounded(prefix, 1 << 20),
-                    Err(InflateFailure::Corrupt(_))
-                ),
+                matches!(inflate_bounded(prefix, 1 << 20), Err(InflateFailure::Corrupt(_))),
                 "prefix of {len} bytes"
             );
         }

@@ -12,10 +12,7 @@ use ferromq_message::record::{
 use ferromq_message::{Error, batch, sysflag};
 
 /// Bytes from hex text; whitespace is skipped.
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: bad hex in a fixture fails the test"
-)]
+#[expect(clippy::unwrap_used, reason = "test helper: bad hex in a fixture fails the test")]
 fn hex(text: &str) -> Vec<u8> {
     let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_hexdigit).collect();
     digits
@@ -24,10 +21,7 @@ fn hex(text: &str) -> Vec<u8> {
         .collect()
 }
 
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: a bad address literal fails the test"
-)]
+#[expect(clippy::unwrap_used, reason = "test helper: a bad address literal fails the test")]
 fn addr(text: &str) -> SocketAddr {
     text.parse().unwrap()
 }
@@ -108,10 +102,7 @@ fn vector_c(topic: &str) -> RecordRef<'_> {
     }
 }
 
-#[expect(
-    clippy::unwrap_used,
-    reason = "test helper: any decode error fails the test"
-)]
+#[expect(clippy::unwrap_used, reason = "test helper: any decode error fails the test")]
 fn assert_golden(rec: &RecordRef<'_>, golden: &[u8], msg_id: &str) {
     let mut out = Vec::new();
     let len = encode_record(rec, &mut out).unwrap();
@@ -153,14 +144,7 @@ fn vector_b_ipv6_born_host_encodes_and_decodes() {
     assert_golden(&vector_b(), &golden, "C0A8000200002A9F0000000000000545");
     // The encoder derives the V6 bit from the address even when the caller forgets it.
     let mut out = Vec::new();
-    encode_record(
-        &RecordRef {
-            sysflag: 0,
-            ..vector_b()
-        },
-        &mut out,
-    )
-    .unwrap();
+    encode_record(&RecordRef { sysflag: 0, ..vector_b() }, &mut out).unwrap();
     assert_eq!(out, golden);
 }
 
@@ -189,21 +173,8 @@ fn vector_c_with_v1_magic_fails_to_decode() {
     assert_eq!(&bytes[topic_len_pos..topic_len_pos + 2], &[0x00, 0x89]);
     bytes.remove(topic_len_pos);
     let err = check_record(&bytes, false).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::InvalidField {
-                field: "TOPICLENGTH",
-                found: -119,
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert_eq!(
-        err.to_string(),
-        "record at offset 0 has TOPICLENGTH -119, expected a length >= 0"
-    );
+    assert!(matches!(err, Error::InvalidField { field: "TOPICLENGTH", found: -119, .. }), "{err}");
+    assert_eq!(err.to_string(), "record at offset 0 has TOPICLENGTH -119, expected a length >= 0");
     assert!(decode_record(&bytes).is_err());
 
     // The v2 bytes unchanged but for the magic: v1 reads length 0x00, then 0x8925 as a
@@ -211,33 +182,14 @@ fn vector_c_with_v1_magic_fails_to_decode() {
     let mut bytes = vector_c_bytes();
     bytes[4..8].copy_from_slice(&record::MAGIC_V1.to_be_bytes());
     let err = check_record(&bytes, false).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::InvalidField {
-                field: "PROPERTIESLENGTH",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, Error::InvalidField { field: "PROPERTIESLENGTH", .. }), "{err}");
 
     // And the encoder refuses to write a v1 record with that topic at all.
     let topic = format!("%RETRY%{}", "g".repeat(130));
-    let v1 = RecordRef {
-        version: MessageVersion::V1,
-        ..vector_c(&topic)
-    };
+    let v1 = RecordRef { version: MessageVersion::V1, ..vector_c(&topic) };
     let mut out = Vec::new();
     let err = encode_record(&v1, &mut out).unwrap_err();
-    assert_eq!(
-        err,
-        Error::TooLong {
-            field: "TOPIC",
-            len: 137,
-            max: 127
-        }
-    );
+    assert_eq!(err, Error::TooLong { field: "TOPIC", len: 137, max: 127 });
     assert!(out.is_empty());
 }
 
@@ -285,10 +237,7 @@ fn uniq_key_sample_parses() {
 #[test]
 fn properties_edge_case() {
     let parsed = parse_properties(b"A\x01B\x02\x01X\x02C\x01\x02DD\x01E");
-    let pairs: Vec<(&str, &str)> = parsed
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let pairs: Vec<(&str, &str)> = parsed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(pairs, [("A", "B"), ("DD", "E")]);
 }
 
@@ -296,14 +245,8 @@ fn properties_edge_case() {
 fn blank_record_bytes() {
     let blank = record::encode_blank(1000);
     assert_eq!(blank.to_vec(), hex("000003e8 cbd43194"));
-    assert_eq!(
-        check_record(&blank, true),
-        Ok(RecordCheck::Blank { size: 1000 })
-    );
-    assert_eq!(
-        decode_record(&blank),
-        Err(Error::UnexpectedBlank { offset: 0 })
-    );
+    assert_eq!(check_record(&blank, true), Ok(RecordCheck::Blank { size: 1000 }));
+    assert_eq!(decode_record(&blank), Err(Error::UnexpectedBlank { offset: 0 }));
 }
 
 /// A SEND_BATCH_MESSAGE frame from rocketmq-client-rust 1.0.0: length prefix, header length
@@ -324,10 +267,7 @@ fn real_client_batch_body_decodes() {
     for (index, item) in items.iter().enumerate() {
         total += item.encoded_len();
         let props = parse_properties(item.properties);
-        assert_eq!(
-            props.get("kit_idx").map(String::as_str),
-            Some(index.to_string().as_str())
-        );
+        assert_eq!(props.get("kit_idx").map(String::as_str), Some(index.to_string().as_str()));
         assert_eq!(props.get("TAGS"), Some(&format!("batch_tag_{index}")));
         assert_eq!(props.get("kit_note").map(String::as_str), Some("ünïcødé ✓"));
         let uniq = props.get("UNIQ_KEY").unwrap();
@@ -338,10 +278,7 @@ fn real_client_batch_body_decodes() {
                 assert_eq!(item.body.len(), 6000);
                 assert!(item.body.starts_with(b"batch:7:"));
             }
-            _ => assert!(
-                item.body
-                    .starts_with(format!("{{\"i\":{index},").as_bytes())
-            ),
+            _ => assert!(item.body.starts_with(format!("{{\"i\":{index},").as_bytes())),
         }
         assert_eq!(item.flag, 0);
         // Re-encoding an item reproduces its bytes, TOTALSIZE included.

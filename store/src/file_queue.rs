@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -54,6 +54,10 @@ pub(crate) struct FileQueue {
     write_end: AtomicU64,
     /// Logical end of the bytes known durable.
     flushed_end: AtomicU64,
+    /// A segment was created since the last flush: its directory entry (and, for a new
+    /// queue, its parents') must be made durable too, or a power cut could lose a whole
+    /// segment whose data was synced.
+    dir_dirty: AtomicBool,
 }
 
 impl FileQueue {
@@ -112,6 +116,7 @@ impl FileQueue {
             segments: RwLock::new(segments),
             write_end: AtomicU64::new(end),
             flushed_end: AtomicU64::new(end),
+            dir_dirty: AtomicBool::new(false),
         })
     }
 
@@ -219,6 +224,7 @@ impl FileQueue {
         assert_eq!(file.size(), self.file_size, "pre-allocated segment has the wrong size");
         let segment = Arc::new(Segment { from_offset, file });
         self.segments.write().push(segment.clone());
+        self.dir_dirty.store(true, Ordering::Release);
         Ok(segment)
     }
 
@@ -262,6 +268,8 @@ impl FileQueue {
         };
         let path = self.segment_path(removed.from_offset);
         self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        // Without this a deleted segment could reappear after a power cut.
+        self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         Ok(Some(removed))
     }
 
@@ -273,8 +281,15 @@ impl FileQueue {
         self.storage.remove_dir(&self.dir).map_err(|e| Error::io("remove dir", &self.dir, e))
     }
 
-    /// Makes `[flushed_end, write_end)` durable; returns the new flushed end.
+    /// Makes `[flushed_end, write_end)` durable, and the directory entries of segments
+    /// created since the last flush; returns the new flushed end.
     pub(crate) fn flush(&self) -> Result<u64> {
+        if self.dir_dirty.swap(false, Ordering::AcqRel)
+            && let Err(err) = self.sync_dirs()
+        {
+            self.dir_dirty.store(true, Ordering::Release);
+            return Err(err);
+        }
         let target = self.write_end();
         let mut from = self.flushed_end();
         while from < target {
@@ -291,6 +306,19 @@ impl FileQueue {
         }
         self.set_flushed_end(from.max(self.flushed_end()));
         Ok(from)
+    }
+}
+
+impl FileQueue {
+    /// Syncs the queue's directory and its two parents (a new ConsumeQueue creates
+    /// `consumequeue/<topic>/<queue id>/`).
+    fn sync_dirs(&self) -> Result<()> {
+        for dir in self.dir.ancestors().take(3) {
+            if self.storage.exists(dir) {
+                self.storage.sync_dir(dir).map_err(|e| Error::io("sync dir", dir, e))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -307,6 +307,8 @@ struct Pending {
     sysflag: i32,
     tags_code: i64,
     delay_level: u32,
+    /// `WAIT` absent or `true`: a sync-flush put waits for the flush.
+    wait: bool,
 }
 
 impl MessageStore {
@@ -849,7 +851,12 @@ impl Inner {
             return Err(PutStatus::MessageIllegal);
         }
         let sysflag = read_i32(buf, start + record::SYSFLAG_POS);
-        Ok(Pending { start, len, sysflag, tags_code: tags_code_of(properties), delay_level: 0 })
+        let wait = match find_property(properties, property::WAIT) {
+            None => true,
+            Some(value) => value.eq_ignore_ascii_case(b"true"),
+        };
+        let tags_code = tags_code_of(properties);
+        Ok(Pending { start, len, sysflag, tags_code, delay_level: 0, wait })
     }
 
     /// Appends the encoded records of `buf` (all for one queue) under the writer lock, then
@@ -873,50 +880,59 @@ impl Inner {
         let (phy_offset, segment) = self.commit_log.reserve(&mut writer.appender, total_len)?;
         let store_timestamp = now_ms().max(self.commit_log.last_store_timestamp());
         let first_queue_offset = queue_offset;
-        let mut units = Vec::new();
-        let mut batch_phy_offsets = Vec::new();
         for pending in pendings {
-            let record_phy = phy_offset + pending.start as u64;
             let record_queue_offset = if dispatches(pending.sysflag) { queue_offset } else { 0 };
+            let record_phy = (phy_offset + pending.start as u64) as i64;
             let record = &mut buf[pending.start..pending.start + pending.len];
-            record[record::QUEUE_OFFSET_POS..][..8]
-                .copy_from_slice(&record_queue_offset.to_be_bytes());
-            record[record::PHYSICAL_OFFSET_POS..][..8]
-                .copy_from_slice(&(record_phy as i64).to_be_bytes());
-            let ts_pos = record::store_timestamp_pos(pending.sysflag);
-            record[ts_pos..][..8].copy_from_slice(&store_timestamp.to_be_bytes());
+            patch_i64(record, record::QUEUE_OFFSET_POS, record_queue_offset);
+            patch_i64(record, record::PHYSICAL_OFFSET_POS, record_phy);
+            patch_i64(record, record::store_timestamp_pos(pending.sysflag), store_timestamp);
             if dispatches(pending.sysflag) {
-                let tags_code = if pending.delay_level > 0 {
-                    store_timestamp + self.delay_ms(pending.delay_level)
-                } else {
-                    pending.tags_code
-                };
-                let unit =
-                    CqUnit { phy_offset: record_phy as i64, size: pending.len as i32, tags_code };
-                units.push((queue_offset, unit));
                 queue_offset += 1;
-            }
-            if is_batch {
-                batch_phy_offsets.push(record_phy as i64);
             }
         }
         self.commit_log.write(&segment, phy_offset, buf)?;
-        for (offset, unit) in &units {
-            cq.put_unit(*offset, *unit)?;
-        }
-        writer.set_next_offset(topic, queue_id, queue_offset);
         let end = phy_offset + total_len;
+        // The CommitLog end is published before the units: a reader that finds a unit can
+        // always read its record.
         self.commit_log.publish(end, store_timestamp);
+        let mut unit_offset = first_queue_offset;
+        let mut last_tags_code = None;
+        for pending in pendings.iter().filter(|p| dispatches(p.sysflag)) {
+            let tags_code = if pending.delay_level > 0 {
+                store_timestamp + self.delay_ms(pending.delay_level)
+            } else {
+                pending.tags_code
+            };
+            let record_phy = (phy_offset + pending.start as u64) as i64;
+            let unit = CqUnit { phy_offset: record_phy, size: pending.len as i32, tags_code };
+            if let Err(err) = cq.put_unit(unit_offset, unit) {
+                // Capacity was ensured above, so this is a broken mapping: the CommitLog
+                // holds the record but its queue does not. Recovery repairs that.
+                self.poison(&err);
+                return Err(err);
+            }
+            unit_offset += 1;
+            last_tags_code = Some(tags_code);
+        }
+        assert_eq!(unit_offset, queue_offset, "every dispatched record got a unit");
+        writer.set_next_offset(topic, queue_id, queue_offset);
         drop(writer);
         self.index_waker.wake();
 
+        let wait = pendings.iter().any(|p| p.wait);
         let status = match self.config.flush_disk_type {
-            FlushMode::Sync if wait_store_msg_ok(pendings, buf) => self.wait_flushed(end)?,
+            FlushMode::Sync if wait => self.wait_flushed(end)?,
             _ => PutStatus::PutOk,
         };
-        if let Some((_, last)) = units.last() {
-            self.notify_arrival(topic, queue_id, queue_offset, last.tags_code, store_timestamp);
+        if let Some(tags_code) = last_tags_code {
+            self.notify_arrival(topic, queue_id, queue_offset, tags_code, store_timestamp);
         }
+        let batch_phy_offsets = if is_batch {
+            pendings.iter().map(|p| (phy_offset + p.start as u64) as i64).collect()
+        } else {
+            Vec::new()
+        };
         Ok(PutResult {
             status,
             phy_offset: phy_offset as i64,
@@ -1181,17 +1197,8 @@ fn delay_level(properties: &[u8], flag: i32, max_level: u32) -> u32 {
         .map_or(0, |level| level.min(i64::from(max_level)) as u32)
 }
 
-/// Whether any record asks to wait for the flush (`WAIT` absent or `true`).
-fn wait_store_msg_ok(pendings: &[Pending], buf: &[u8]) -> bool {
-    pendings.iter().any(|p| {
-        let Ok((rec, _)) = record::decode_record(&buf[p.start..p.start + p.len]) else {
-            return true;
-        };
-        match find_property(rec.properties, property::WAIT) {
-            None => true,
-            Some(value) => value.eq_ignore_ascii_case(b"true"),
-        }
-    })
+fn patch_i64(record: &mut [u8], pos: usize, value: i64) {
+    record[pos..pos + 8].copy_from_slice(&value.to_be_bytes());
 }
 
 pub(crate) fn read_i32(buf: &[u8], pos: usize) -> i32 {

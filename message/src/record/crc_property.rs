@@ -34,11 +34,7 @@ pub fn encode_crc_property(crc: i32) -> [u8; CRC_PROPERTY_LEN] {
     let mut value = crc.unsigned_abs();
     for (index, byte) in out.iter_mut().enumerate() {
         *byte = match index {
-            0..8 => property::CRC32
-                .as_bytes()
-                .get(index)
-                .copied()
-                .unwrap_or_default(),
+            0..8 => property::CRC32.as_bytes().get(index).copied().unwrap_or_default(),
             8 => crate::properties::NAME_VALUE_SEPARATOR,
             9..19 => {
                 let digit = u8::try_from(value % 10).unwrap_or_default();
@@ -89,9 +85,7 @@ pub fn compute_record_crc(record: &[u8]) -> Option<i32> {
 pub fn fill_record_crc(record: &mut [u8]) -> Option<i32> {
     let crc = compute_record_crc(record)?;
     let start = record.len().checked_sub(CRC_PROPERTY_LEN)?;
-    record
-        .get_mut(start..)?
-        .copy_from_slice(&encode_crc_property(crc));
+    record.get_mut(start..)?.copy_from_slice(&encode_crc_property(crc));
     Some(crc)
 }
 
@@ -101,19 +95,10 @@ mod tests {
 
     #[test]
     fn digits_are_written_least_significant_first() {
-        assert_eq!(
-            &encode_crc_property(123_456_789),
-            b"__CRC32#\x019876543210\x02"
-        );
+        assert_eq!(&encode_crc_property(123_456_789), b"__CRC32#\x019876543210\x02");
         assert_eq!(&encode_crc_property(123), b"__CRC32#\x013210000000\x02");
-        assert_eq!(
-            stored_record_crc(b"xx__CRC32#\x019876543210\x02"),
-            Some(123_456_789)
-        );
-        assert_eq!(
-            stored_record_crc(b"__CRC32#\x017463847412\x02"),
-            Some(i32::MAX)
-        );
+        assert_eq!(stored_record_crc(b"xx__CRC32#\x019876543210\x02"), Some(123_456_789));
+        assert_eq!(stored_record_crc(b"__CRC32#\x017463847412\x02"), Some(i32::MAX));
     }
 
     #[test]
