@@ -48,23 +48,13 @@ impl RemotingCommand {
     /// A new request with the given code, JSON header, language `JAVA`, version
     /// [`CURRENT_VERSION`], opaque 0 (the caller assigns it).
     pub fn request(code: i32) -> Self {
-        Self {
-            code,
-            version: CURRENT_VERSION,
-            ..Self::default()
-        }
+        Self { code, version: CURRENT_VERSION, ..Self::default() }
     }
 
     /// A new response with the given code and remark; the caller sets `opaque` (or use
     /// [`RemotingCommand::response_to`]).
     pub fn response(code: i32, remark: Option<String>) -> Self {
-        Self {
-            code,
-            version: CURRENT_VERSION,
-            flag: FLAG_RESPONSE,
-            remark,
-            ..Self::default()
-        }
+        Self { code, version: CURRENT_VERSION, flag: FLAG_RESPONSE, remark, ..Self::default() }
     }
 
     /// A response to `request`: same opaque and the same serialize type (the spec's
@@ -124,9 +114,7 @@ impl RemotingCommand {
 
     /// Sets one extFields value (creating the map).
     pub fn set_ext_field(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.ext_fields
-            .get_or_insert_with(ExtFields::new)
-            .insert(name.into(), value.into());
+        self.ext_fields.get_or_insert_with(ExtFields::new).insert(name.into(), value.into());
     }
 
     /// Decodes the typed header `H` from extFields (a missing map counts as empty).
@@ -263,11 +251,7 @@ mod tests {
         }
         let frame = decode_frame(&mut buf).unwrap().unwrap();
         assert_eq!(&frame.body[..], b"abcdefg");
-        let (prefix, body) = command
-            .clone()
-            .with_body(&b"xyz"[..])
-            .encode_parts()
-            .unwrap();
+        let (prefix, body) = command.clone().with_body(&b"xyz"[..]).encode_parts().unwrap();
         assert_eq!(&body[..], b"xyz");
         assert_eq!(
             prefix.len() + 3,

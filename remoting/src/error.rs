@@ -112,17 +112,11 @@ impl Error {
     /// Builds [`Error::InvalidField`], truncating long values so messages stay readable.
     pub(crate) fn invalid_field(field: &str, value: &str, expected: &'static str) -> Self {
         let value: String = value.chars().take(64).collect();
-        Self::InvalidField {
-            field: field.to_owned(),
-            value,
-            expected,
-        }
+        Self::InvalidField { field: field.to_owned(), value, expected }
     }
 
     /// Builds [`Error::MissingField`].
     pub(crate) fn missing(field: &str) -> Self {
-        Self::MissingField {
-            field: field.to_owned(),
-        }
+        Self::MissingField { field: field.to_owned() }
     }
 }

@@ -101,10 +101,7 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, &str)]) -> ExtFields {
-        entries
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect()
+        entries.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect()
     }
 
     #[test]

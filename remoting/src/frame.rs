@@ -94,9 +94,7 @@ pub struct FrameDecoder {
 
 impl Default for FrameDecoder {
     fn default() -> Self {
-        Self {
-            max_frame_size_bytes: DEFAULT_MAX_FRAME_SIZE_BYTES,
-        }
+        Self { max_frame_size_bytes: DEFAULT_MAX_FRAME_SIZE_BYTES }
     }
 }
 
@@ -116,9 +114,7 @@ impl FrameDecoder {
                 allowed: "8..=2147483651",
             });
         }
-        Ok(Self {
-            max_frame_size_bytes,
-        })
+        Ok(Self { max_frame_size_bytes })
     }
 
     /// The configured maximum frame size in bytes, counting the length field.
@@ -155,10 +151,7 @@ impl FrameDecoder {
         let header_len = read_u24(prefix);
         let available = length - (HEADER_OFFSET - LENGTH_FIELD_LEN);
         if header_len > available {
-            return Err(Error::HeaderLength {
-                header_len,
-                available,
-            });
+            return Err(Error::HeaderLength { header_len, available });
         }
         let total = LENGTH_FIELD_LEN + length;
         Ok((buf.len() >= total).then_some(total))
@@ -180,11 +173,7 @@ impl FrameDecoder {
         let header_len = read_u24(&frame[..HEADER_OFFSET]);
         frame.advance(HEADER_OFFSET);
         let header = frame.split_to(header_len).freeze();
-        Ok(Some(Frame {
-            serialize_type,
-            header,
-            body: frame.freeze(),
-        }))
+        Ok(Some(Frame { serialize_type, header, body: frame.freeze() }))
     }
 }
 
@@ -231,13 +220,11 @@ fn frame_length(header_len: usize, body_len: usize) -> Result<i32> {
     let length = (HEADER_OFFSET - LENGTH_FIELD_LEN)
         .checked_add(header_len)
         .and_then(|sum| sum.checked_add(body_len));
-    length
-        .and_then(|length| i32::try_from(length).ok())
-        .ok_or(Error::OutOfRange {
-            what: "frame length",
-            value: i64::try_from(body_len).unwrap_or(i64::MAX),
-            limit: "i32 (body too large)",
-        })
+    length.and_then(|length| i32::try_from(length).ok()).ok_or(Error::OutOfRange {
+        what: "frame length",
+        value: i64::try_from(body_len).unwrap_or(i64::MAX),
+        limit: "i32 (body too large)",
+    })
 }
 
 fn read_u24(prefix: &[u8]) -> usize {
@@ -311,10 +298,7 @@ mod tests {
         bad[7] = 3; // header_len 3 > 2 available
         assert_eq!(
             decode_frame(&mut bad).unwrap_err(),
-            Error::HeaderLength {
-                header_len: 3,
-                available: 2
-            }
+            Error::HeaderLength { header_len: 3, available: 2 }
         );
         let mut bad = frame_bytes(2, b"{}", b"");
         assert_eq!(decode_frame(&mut bad).unwrap_err(), Error::SerializeType(2));

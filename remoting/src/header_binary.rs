@@ -43,10 +43,7 @@ const _: () = assert!(REMARK_LEN_OFFSET == 13);
 /// [`Error::Truncated`] / [`Error::NegativeLength`] when a length points outside the header,
 /// [`Error::Utf8`] for a remark, key or value that is not UTF-8.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand> {
-    let mut reader = Reader {
-        buf: header,
-        pos: 0,
-    };
+    let mut reader = Reader { buf: header, pos: 0 };
     let code = reader.i16("code")?;
     let language = LanguageCode::from_code(reader.u8("language")?);
     let version = reader.i16("version")?;
@@ -119,10 +116,7 @@ fn encode_map(fields: &ExtFields, out: &mut Vec<u8>) -> Result<()> {
 }
 
 fn decode_map(entries: &[u8], base_offset: usize) -> Result<ExtFields> {
-    let mut reader = Reader {
-        buf: entries,
-        pos: 0,
-    };
+    let mut reader = Reader { buf: entries, pos: 0 };
     let mut fields = ExtFields::new();
     while reader.pos < entries.len() {
         let key_len = reader.i16("extFields key length")?;
@@ -169,12 +163,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, what: &'static str, len: usize) -> Result<&'a [u8]> {
         let available = self.buf.len() - self.pos;
         if len > available {
-            return Err(Error::Truncated {
-                what,
-                offset: self.pos,
-                needed: len,
-                available,
-            });
+            return Err(Error::Truncated { what, offset: self.pos, needed: len, available });
         }
         let bytes = &self.buf[self.pos..self.pos + len];
         self.pos += len;
@@ -266,10 +255,7 @@ mod tests {
         let mut out = Vec::new();
         encode(&RemotingCommand::request(11), &mut out).unwrap();
         out[16] = 9; // remark length 9 but nothing follows
-        assert!(matches!(
-            decode(&out),
-            Err(Error::Truncated { what: "remark", .. })
-        ));
+        assert!(matches!(decode(&out), Err(Error::Truncated { what: "remark", .. })));
         out[13] = 0x80; // negative remark length
         assert!(matches!(decode(&out), Err(Error::NegativeLength { .. })));
     }

@@ -28,10 +28,9 @@ use crate::language::LanguageCode;
 /// `code`, `version`, `opaque` or `flag` is not a 32-bit integer.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand> {
     let value = json::parse(header)?;
-    let object = value.as_object().ok_or(Error::Json {
-        offset: 0,
-        reason: "header is not a JSON object",
-    })?;
+    let object = value
+        .as_object()
+        .ok_or(Error::Json { offset: 0, reason: "header is not a JSON object" })?;
     Ok(RemotingCommand {
         code: int_property(object, "code")?,
         language: object.get("language").map_or(LanguageCode::Java, language),
@@ -82,13 +81,10 @@ fn int_property(object: &Object, name: &str) -> Result<i32> {
     if *value == Value::Null {
         return Ok(0);
     }
-    value
-        .to_i64_lenient()
-        .and_then(|wide| i32::try_from(wide).ok())
-        .ok_or_else(|| {
-            let text = value.to_field_string().unwrap_or_default();
-            Error::invalid_field(name, &text, "a 32-bit integer")
-        })
+    value.to_i64_lenient().and_then(|wide| i32::try_from(wide).ok()).ok_or_else(|| {
+        let text = value.to_field_string().unwrap_or_default();
+        Error::invalid_field(name, &text, "a 32-bit integer")
+    })
 }
 
 /// fastjson binds enums from a name or an ordinal.

@@ -64,23 +64,18 @@ impl LanguageCode {
 
     /// The Java enum name used by JSON headers.
     pub fn name(self) -> &'static str {
-        ALL.iter()
-            .find(|(language, _)| *language == self)
-            .map_or("OTHER", |(_, name)| name)
+        ALL.iter().find(|(language, _)| *language == self).map_or("OTHER", |(_, name)| name)
     }
 
     /// The language for a wire code; unknown codes are [`LanguageCode::Other`].
     pub fn from_code(code: u8) -> Self {
-        ALL.get(usize::from(code))
-            .map_or(Self::Other, |(language, _)| *language)
+        ALL.get(usize::from(code)).map_or(Self::Other, |(language, _)| *language)
     }
 
     /// The language for a Java enum name (exact, case-sensitive as fastjson matches it);
     /// unknown names are [`LanguageCode::Other`].
     pub fn from_name(name: &str) -> Self {
-        ALL.iter()
-            .find(|(_, known)| *known == name)
-            .map_or(Self::Other, |(language, _)| *language)
+        ALL.iter().find(|(_, known)| *known == name).map_or(Self::Other, |(language, _)| *language)
     }
 }
 

@@ -54,11 +54,8 @@ fn command() -> impl Strategy<Value = RemotingCommand> {
     )
         .prop_map(
             |(binary, code, language, version, opaque, flag, remark, ext_fields, body)| {
-                let serialize_type = if binary {
-                    SerializeType::RocketMq
-                } else {
-                    SerializeType::Json
-                };
+                let serialize_type =
+                    if binary { SerializeType::RocketMq } else { SerializeType::Json };
                 // An empty map and no map are the same on the binary wire.
                 let ext_fields = match serialize_type {
                     SerializeType::RocketMq => ext_fields.filter(|fields| !fields.is_empty()),
@@ -82,9 +79,7 @@ fn command() -> impl Strategy<Value = RemotingCommand> {
 /// Encode, split off as a frame, decode: the same command, and exactly the frame consumed.
 pub fn command_round_trips(command: &RemotingCommand) -> Result<(), TestCaseError> {
     let mut buf = BytesMut::new();
-    command
-        .encode(&mut buf)
-        .map_err(|err| TestCaseError::fail(err.to_string()))?;
+    command.encode(&mut buf).map_err(|err| TestCaseError::fail(err.to_string()))?;
     let encoded_len = buf.len();
     buf.extend_from_slice(b"next");
     let frame = some(check(FrameDecoder::default().decode(&mut buf))?, "frame")?;
@@ -138,10 +133,8 @@ fn json_value() -> impl Strategy<Value = Value> {
         ".{0,12}".prop_map(Value::String),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
-        let key = prop_oneof![
-            "[a-z]{0,6}".prop_map(Value::String),
-            any::<i32>().prop_map(Value::int),
-        ];
+        let key =
+            prop_oneof!["[a-z]{0,6}".prop_map(Value::String), any::<i32>().prop_map(Value::int),];
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
             prop::collection::vec((key, inner), 0..6)
@@ -172,22 +165,15 @@ fn round_trip_body<T: JsonBody + PartialEq + std::fmt::Debug>(
 }
 
 fn route() -> impl Strategy<Value = TopicRouteData> {
-    let queue = (
-        "[a-z-]{1,8}",
-        any::<i32>(),
-        any::<i32>(),
-        0..8i32,
-        any::<i32>(),
-    )
-        .prop_map(
-            |(broker_name, read_queue_nums, write_queue_nums, perm, topic_sys_flag)| QueueData {
-                broker_name,
-                read_queue_nums,
-                write_queue_nums,
-                perm,
-                topic_sys_flag,
-            },
-        );
+    let queue = ("[a-z-]{1,8}", any::<i32>(), any::<i32>(), 0..8i32, any::<i32>()).prop_map(
+        |(broker_name, read_queue_nums, write_queue_nums, perm, topic_sys_flag)| QueueData {
+            broker_name,
+            read_queue_nums,
+            write_queue_nums,
+            perm,
+            topic_sys_flag,
+        },
+    );
     let broker = (
         ".{0,8}",
         ".{0,8}",
@@ -195,30 +181,24 @@ fn route() -> impl Strategy<Value = TopicRouteData> {
         prop::option::of(".{0,8}"),
         any::<bool>(),
     )
-        .prop_map(
-            |(cluster, broker_name, broker_addrs, zone_name, enable_acting_master)| BrokerData {
-                cluster,
-                broker_name,
-                broker_addrs,
-                zone_name,
-                enable_acting_master,
-            },
-        );
+        .prop_map(|(cluster, broker_name, broker_addrs, zone_name, enable_acting_master)| {
+            BrokerData { cluster, broker_name, broker_addrs, zone_name, enable_acting_master }
+        });
     (
         prop::option::of(".{0,12}"),
         prop::collection::vec(queue, 0..4),
         prop::collection::vec(broker, 0..4),
         prop::collection::btree_map(".{0,8}", prop::collection::vec(".{0,8}", 0..3), 0..3),
     )
-        .prop_map(
-            |(order_topic_conf, queue_datas, broker_datas, filter_server_table)| TopicRouteData {
+        .prop_map(|(order_topic_conf, queue_datas, broker_datas, filter_server_table)| {
+            TopicRouteData {
                 order_topic_conf,
                 queue_datas,
                 broker_datas,
                 filter_server_table,
                 topic_queue_mapping_by_broker: None,
-            },
-        )
+            }
+        })
 }
 
 fn heartbeat() -> impl Strategy<Value = HeartbeatData> {
@@ -274,11 +254,8 @@ fn heartbeat() -> impl Strategy<Value = HeartbeatData> {
                     ConsumeType::ConsumePassively,
                     ConsumeType::ConsumePop,
                 ][consume_type];
-                let message_model = if clustering {
-                    MessageModel::Clustering
-                } else {
-                    MessageModel::Broadcasting
-                };
+                let message_model =
+                    if clustering { MessageModel::Clustering } else { MessageModel::Broadcasting };
                 let consume_from_where = [
                     ConsumeFromWhere::ConsumeFromLastOffset,
                     ConsumeFromWhere::ConsumeFromLastOffsetAndFromMinWhenBootFirst,
@@ -321,47 +298,22 @@ fn heartbeat() -> impl Strategy<Value = HeartbeatData> {
 }
 
 fn consume_stats() -> impl Strategy<Value = ConsumeStats> {
-    let queue = (".{0,6}", ".{0,6}", any::<i32>()).prop_map(|(topic, broker_name, queue_id)| {
-        MessageQueue {
-            topic,
-            broker_name,
-            queue_id,
-        }
-    });
-    let offsets = (
-        any::<i64>(),
-        any::<i64>(),
-        prop::option::of(any::<i64>()),
-        any::<i64>(),
-    )
-        .prop_map(
-            |(broker_offset, consumer_offset, pull_offset, last_timestamp)| OffsetWrapper {
-                broker_offset,
-                consumer_offset,
-                pull_offset,
-                last_timestamp,
-            },
-        );
-    (
-        prop::collection::btree_map(queue, offsets, 0..4),
-        -1.0e9..1.0e9f64,
-    )
-        .prop_map(|(offset_table, consume_tps)| ConsumeStats {
-            offset_table,
-            consume_tps,
-        })
+    let queue = (".{0,6}", ".{0,6}", any::<i32>())
+        .prop_map(|(topic, broker_name, queue_id)| MessageQueue { topic, broker_name, queue_id });
+    let offsets = (any::<i64>(), any::<i64>(), prop::option::of(any::<i64>()), any::<i64>())
+        .prop_map(|(broker_offset, consumer_offset, pull_offset, last_timestamp)| OffsetWrapper {
+            broker_offset,
+            consumer_offset,
+            pull_offset,
+            last_timestamp,
+        });
+    (prop::collection::btree_map(queue, offsets, 0..4), -1.0e9..1.0e9f64)
+        .prop_map(|(offset_table, consume_tps)| ConsumeStats { offset_table, consume_tps })
 }
 
 fn pull_header() -> impl Strategy<Value = PullMessageRequestHeader> {
     (
-        (
-            ".{0,10}",
-            ".{0,10}",
-            any::<i32>(),
-            any::<i64>(),
-            any::<i32>(),
-            any::<i32>(),
-        ),
+        (".{0,10}", ".{0,10}", any::<i32>(), any::<i64>(), any::<i32>(), any::<i32>()),
         (
             any::<i64>(),
             any::<i64>(),
@@ -399,11 +351,7 @@ pub fn typed_header_round_trips(
     if binary {
         command.serialize_type = SerializeType::RocketMq;
         // Empty strings are null on the binary wire; the header is then missing that field.
-        if command
-            .ext_fields
-            .as_ref()
-            .is_some_and(|fields| fields.values().any(String::is_empty))
-        {
+        if command.ext_fields.as_ref().is_some_and(|fields| fields.values().any(String::is_empty)) {
             return Ok(());
         }
     }
@@ -411,10 +359,7 @@ pub fn typed_header_round_trips(
     check(command.encode(&mut buf))?;
     let frame = some(check(FrameDecoder::default().decode(&mut buf))?, "frame")?;
     let decoded = check(RemotingCommand::from_frame(frame))?;
-    prop_assert_eq!(
-        &check(decoded.decode_header::<PullMessageRequestHeader>())?,
-        header
-    );
+    prop_assert_eq!(&check(decoded.decode_header::<PullMessageRequestHeader>())?, header);
     Ok(())
 }
 
@@ -505,10 +450,7 @@ fn cluster_info_with_many_brokers_round_trips() {
                 enable_acting_master: false,
             },
         );
-        info.cluster_addr_table
-            .entry("c".into())
-            .or_insert_with(BTreeSet::new)
-            .insert(name);
+        info.cluster_addr_table.entry("c".into()).or_insert_with(BTreeSet::new).insert(name);
     }
     assert_eq!(ClusterInfo::decode(&info.encode()).unwrap(), info);
 }

@@ -74,30 +74,12 @@ fn check_against_index_json(command: &RemotingCommand, index_header: &Value, nam
     let object = index_header.as_object().expect("index header object");
     let int = |key: &str| object.get(key).and_then(Value::to_i64_lenient);
     assert_eq!(int("code"), Some(i64::from(command.code)), "{name} code");
-    assert_eq!(
-        int("opaque"),
-        Some(i64::from(command.opaque)),
-        "{name} opaque"
-    );
-    assert_eq!(
-        int("version"),
-        Some(i64::from(command.version)),
-        "{name} version"
-    );
-    assert_eq!(
-        int("flag").unwrap_or(0),
-        i64::from(command.flag),
-        "{name} flag"
-    );
-    let language = object
-        .get("language")
-        .and_then(Value::as_str)
-        .expect("language");
+    assert_eq!(int("opaque"), Some(i64::from(command.opaque)), "{name} opaque");
+    assert_eq!(int("version"), Some(i64::from(command.version)), "{name} version");
+    assert_eq!(int("flag").unwrap_or(0), i64::from(command.flag), "{name} flag");
+    let language = object.get("language").and_then(Value::as_str).expect("language");
     assert_eq!(command.language.name(), language, "{name} language");
-    let fields = object
-        .get("extFields")
-        .and_then(Value::as_object)
-        .expect("extFields");
+    let fields = object.get("extFields").and_then(Value::as_object).expect("extFields");
     let decoded = command.ext_fields.as_ref().expect("decoded extFields");
     for (key, value) in fields.iter() {
         let key = key.as_str().expect("string key");
@@ -113,16 +95,10 @@ fn check_sample(dir: &Path, entry: &IndexEntry) {
     let name = format!("{}/{}", dir.display(), entry.file);
     let (command, raw_header) = decode_file(&dir.join(&entry.file));
     let raw_header = String::from_utf8(raw_header).expect("UTF-8 header");
-    assert!(
-        raw_header.starts_with(&entry.header),
-        "{name}: header differs from INDEX.md"
-    );
+    assert!(raw_header.starts_with(&entry.header), "{name}: header differs from INDEX.md");
     let code_in_name: i32 = entry.file.split('-').next().unwrap().parse().unwrap();
     assert_eq!(command.code, code_in_name, "{name}");
-    assert!(
-        RequestCode::name(command.code).is_some(),
-        "{name}: unnamed code"
-    );
+    assert!(RequestCode::name(command.code).is_some(), "{name}: unnamed code");
     assert_eq!(command.body.len(), entry.body_len, "{name} body size");
     assert_eq!(command.is_oneway(), entry.oneway, "{name} oneway");
     assert!(!command.is_response(), "{name}");
@@ -162,12 +138,7 @@ fn every_captured_frame_decodes_and_matches_its_index() {
         bins.sort();
         let mut listed: Vec<String> = entries.iter().map(|entry| entry.file.clone()).collect();
         listed.sort();
-        assert_eq!(
-            bins,
-            listed,
-            "{}: INDEX.md and .bin files differ",
-            dir.display()
-        );
+        assert_eq!(bins, listed, "{}: INDEX.md and .bin files differ", dir.display());
         for entry in &entries {
             check_sample(&dir, entry);
             frames_checked += 1;
@@ -188,12 +159,7 @@ fn cpp_send_message_decodes_with_long_names_and_signature_fields() {
     assert_eq!(header.born_timestamp, 1_795_316_053_734);
     // C++ sends `"batch":"0"`; Java's Boolean.parseBoolean reads it as false.
     assert_eq!(header.batch, Some(false));
-    assert!(
-        header
-            .properties
-            .unwrap()
-            .contains("kit_note\u{1}ünïcødé ✓\u{2}")
-    );
+    assert!(header.properties.unwrap().contains("kit_note\u{1}ünïcødé ✓\u{2}"));
     assert_eq!(command.language, LanguageCode::Cpp);
     assert_eq!(command.remark.as_deref(), Some(""));
 }

@@ -13,10 +13,8 @@ fn put_some(store: &MessageStore, count: usize) {
         let properties = encode_properties(&properties);
         let body = vec![b'a' + (i % 26) as u8; 100 + (i * 37) % 900];
         let topic = if i % 2 == 0 { "TopicA" } else { "TopicB" };
-        let message = PutMessage {
-            properties: &properties,
-            ..PutMessage::new(topic, (i % 4) as i32, &body)
-        };
+        let message =
+            PutMessage { properties: &properties, ..PutMessage::new(topic, (i % 4) as i32, &body) };
         assert!(store.put(&message).unwrap().status.is_ok());
     }
 }

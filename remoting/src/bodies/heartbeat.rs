@@ -111,10 +111,7 @@ impl JsonBody for SubscriptionData {
                 "codeSet",
                 Value::Array(self.code_set.iter().map(|code| Value::int(*code)).collect()),
             )
-            .put(
-                "expressionType",
-                Value::string(self.expression_type.clone()),
-            )
+            .put("expressionType", Value::string(self.expression_type.clone()))
             .put("subString", Value::string(self.sub_string.clone()))
             .put("subVersion", Value::int(self.sub_version))
             .put("tagsSet", strings_value(&self.tags_set))
@@ -150,26 +147,18 @@ impl JsonBody for SubscriptionData {
 
 impl JsonBody for ProducerData {
     fn to_json(&self) -> Value {
-        Bean::new()
-            .put("groupName", Value::string(self.group_name.clone()))
-            .build()
+        Bean::new().put("groupName", Value::string(self.group_name.clone())).build()
     }
 
     fn from_json(value: &Value) -> Result<Self> {
         let props = Props::new(value, "ProducerData")?;
-        Ok(Self {
-            group_name: props.string("groupName")?,
-        })
+        Ok(Self { group_name: props.string("groupName")? })
     }
 }
 
 impl JsonBody for ConsumerData {
     fn to_json(&self) -> Value {
-        let subscriptions = self
-            .subscription_data_set
-            .iter()
-            .map(JsonBody::to_json)
-            .collect();
+        let subscriptions = self.subscription_data_set.iter().map(JsonBody::to_json).collect();
         Bean::new()
             .put("consumeFromWhere", self.consume_from_where.to_json())
             .put("consumeType", self.consume_type.to_json())
@@ -213,25 +202,12 @@ impl JsonBody for HeartbeatData {
             .put("clientID", Value::string(self.client_id.clone()))
             .put(
                 "consumerDataSet",
-                Value::Array(
-                    self.consumer_data_set
-                        .iter()
-                        .map(JsonBody::to_json)
-                        .collect(),
-                ),
+                Value::Array(self.consumer_data_set.iter().map(JsonBody::to_json).collect()),
             )
-            .put(
-                "heartbeatFingerprint",
-                Value::int(self.heartbeat_fingerprint),
-            )
+            .put("heartbeatFingerprint", Value::int(self.heartbeat_fingerprint))
             .put(
                 "producerDataSet",
-                Value::Array(
-                    self.producer_data_set
-                        .iter()
-                        .map(JsonBody::to_json)
-                        .collect(),
-                ),
+                Value::Array(self.producer_data_set.iter().map(JsonBody::to_json).collect()),
             )
             .put("withoutSub", Value::Bool(self.without_sub))
             .build()
@@ -270,10 +246,7 @@ mod tests {
         let consumer = &heartbeat.consumer_data_set[0];
         assert_eq!(consumer.consume_type, ConsumeType::ConsumePassively);
         assert_eq!(consumer.message_model, MessageModel::Clustering);
-        assert_eq!(
-            consumer.consume_from_where,
-            ConsumeFromWhere::ConsumeFromLastOffset
-        );
+        assert_eq!(consumer.consume_from_where, ConsumeFromWhere::ConsumeFromLastOffset);
         let subscription = &consumer.subscription_data_set[0];
         assert_eq!(subscription.sub_version, 1_795_316_055_755);
         assert_eq!(subscription.expression_type, "TAG");
@@ -284,9 +257,7 @@ mod tests {
     fn golden_heartbeat_encoding() {
         let heartbeat = HeartbeatData {
             client_id: "127.0.0.1@1".into(),
-            producer_data_set: vec![ProducerData {
-                group_name: "P".into(),
-            }],
+            producer_data_set: vec![ProducerData { group_name: "P".into() }],
             consumer_data_set: vec![ConsumerData {
                 group_name: "G".into(),
                 consume_type: ConsumeType::ConsumePassively,
@@ -323,9 +294,6 @@ mod tests {
         let err =
             ConsumerData::decode(br#"{"consumeType":"X","messageModel":1,"consumeFromWhere":0}"#)
                 .unwrap_err();
-        assert!(
-            err.to_string().contains("ConsumerData.consumeType"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("ConsumerData.consumeType"), "{err}");
     }
 }

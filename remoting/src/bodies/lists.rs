@@ -39,16 +39,12 @@ pub struct GroupList {
 
 impl JsonBody for ConsumerListByGroupResponseBody {
     fn to_json(&self) -> Value {
-        Bean::new()
-            .put("consumerIdList", strings_value(&self.consumer_id_list))
-            .build()
+        Bean::new().put("consumerIdList", strings_value(&self.consumer_id_list)).build()
     }
 
     fn from_json(value: &Value) -> Result<Self> {
         let props = Props::new(value, "GetConsumerListByGroupResponseBody")?;
-        Ok(Self {
-            consumer_id_list: props.strings("consumerIdList")?,
-        })
+        Ok(Self { consumer_id_list: props.strings("consumerIdList")? })
     }
 }
 
@@ -95,16 +91,12 @@ impl JsonBody for KvTable {
 
 impl JsonBody for GroupList {
     fn to_json(&self) -> Value {
-        Bean::new()
-            .put("groupList", strings_value(&self.group_list))
-            .build()
+        Bean::new().put("groupList", strings_value(&self.group_list)).build()
     }
 
     fn from_json(value: &Value) -> Result<Self> {
         let props = Props::new(value, "GroupList")?;
-        Ok(Self {
-            group_list: props.strings("groupList")?,
-        })
+        Ok(Self { group_list: props.strings("groupList")? })
     }
 }
 
@@ -117,23 +109,13 @@ mod tests {
         let consumers = ConsumerListByGroupResponseBody {
             consumer_id_list: vec!["127.0.0.1@a".into(), "127.0.0.1@b".into()],
         };
-        assert_eq!(
-            consumers.encode(),
-            br#"{"consumerIdList":["127.0.0.1@a","127.0.0.1@b"]}"#
-        );
-        let topics = TopicList {
-            topic_list: vec!["A".into()],
-            broker_addr: None,
-        };
+        assert_eq!(consumers.encode(), br#"{"consumerIdList":["127.0.0.1@a","127.0.0.1@b"]}"#);
+        let topics = TopicList { topic_list: vec!["A".into()], broker_addr: None };
         assert_eq!(topics.encode(), br#"{"topicList":["A"]}"#);
-        let table = KvTable {
-            table: BTreeMap::from([("T".to_owned(), "broker-a:4".to_owned())]),
-        };
+        let table = KvTable { table: BTreeMap::from([("T".to_owned(), "broker-a:4".to_owned())]) };
         assert_eq!(table.encode(), br#"{"table":{"T":"broker-a:4"}}"#);
         assert_eq!(KvTable::decode(&table.encode()).unwrap(), table);
-        let groups = GroupList {
-            group_list: vec!["G".into()],
-        };
+        let groups = GroupList { group_list: vec!["G".into()] };
         assert_eq!(GroupList::decode(&groups.encode()).unwrap(), groups);
     }
 }

@@ -88,9 +88,7 @@ impl JsonBody for LockBatchRequestBody {
 
 impl JsonBody for LockBatchResponseBody {
     fn to_json(&self) -> Value {
-        Bean::new()
-            .put("lockOKMQSet", queues_json(&self.lock_ok_mq_set))
-            .build()
+        Bean::new().put("lockOKMQSet", queues_json(&self.lock_ok_mq_set)).build()
     }
 
     fn from_json(value: &Value) -> Result<Self> {
@@ -111,11 +109,7 @@ mod tests {
 
     #[test]
     fn golden_lock_request_and_response() {
-        let queue = MessageQueue {
-            topic: "T".into(),
-            broker_name: "b".into(),
-            queue_id: 0,
-        };
+        let queue = MessageQueue { topic: "T".into(), broker_name: "b".into(), queue_id: 0 };
         let request = LockBatchRequestBody {
             consumer_group: "G".into(),
             client_id: "c".into(),
@@ -127,21 +121,10 @@ mod tests {
             text,
             r#"{"clientId":"c","consumerGroup":"G","mqSet":[{"brokerName":"b","queueId":0,"topic":"T"}],"onlyThisBroker":false}"#
         );
-        assert_eq!(
-            LockBatchRequestBody::decode(text.as_bytes()).unwrap(),
-            request
-        );
-        let response = LockBatchResponseBody {
-            lock_ok_mq_set: vec![queue],
-        };
+        assert_eq!(LockBatchRequestBody::decode(text.as_bytes()).unwrap(), request);
+        let response = LockBatchResponseBody { lock_ok_mq_set: vec![queue] };
         let text = String::from_utf8(response.encode()).unwrap();
-        assert_eq!(
-            text,
-            r#"{"lockOKMQSet":[{"brokerName":"b","queueId":0,"topic":"T"}]}"#
-        );
-        assert_eq!(
-            LockBatchResponseBody::decode(text.as_bytes()).unwrap(),
-            response
-        );
+        assert_eq!(text, r#"{"lockOKMQSet":[{"brokerName":"b","queueId":0,"topic":"T"}]}"#);
+        assert_eq!(LockBatchResponseBody::decode(text.as_bytes()).unwrap(), response);
     }
 }

@@ -99,11 +99,7 @@ impl<'a> Props<'a> {
     }
 
     pub(crate) fn path(&self, name: &str) -> String {
-        if self.path.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}.{name}", self.path)
-        }
+        if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) }
     }
 
     /// The property, treating `null` as absent.
@@ -168,10 +164,7 @@ impl<'a> Props<'a> {
     /// A `List<String>`/`Set<String>` property.
     pub(crate) fn strings(&self, name: &str) -> Result<Vec<String>> {
         let path = self.path(name);
-        self.array(name)?
-            .iter()
-            .map(|item| string_value(item, &path))
-            .collect()
+        self.array(name)?.iter().map(|item| string_value(item, &path)).collect()
     }
 }
 
@@ -197,12 +190,7 @@ pub(crate) fn wrong_shape(path: &str, value: &Value, expected: &'static str) -> 
 }
 
 pub(crate) fn strings_value(items: &[String]) -> Value {
-    Value::Array(
-        items
-            .iter()
-            .map(|item| Value::string(item.clone()))
-            .collect(),
-    )
+    Value::Array(items.iter().map(|item| Value::string(item.clone())).collect())
 }
 
 /// Declares a Java enum that fastjson writes by name and reads by name or ordinal.

@@ -63,9 +63,8 @@ impl JsonBody for ConsumerOffsetSerializeWrapper {
         let mut offset_table = BTreeMap::new();
         if let Some(table) = props.object_opt("offsetTable")? {
             for (key, queues) in table.iter() {
-                let queues = queues
-                    .as_object()
-                    .ok_or_else(|| wrong_shape(&path, queues, "an object"))?;
+                let queues =
+                    queues.as_object().ok_or_else(|| wrong_shape(&path, queues, "an object"))?;
                 let mut offsets = BTreeMap::new();
                 for (queue_id, offset) in queues.iter() {
                     let queue_id = queue_id
@@ -132,10 +131,8 @@ impl JsonBody for ConsumeStats {
         let mut offset_table = BTreeMap::new();
         if let Some(table) = props.object_opt("offsetTable")? {
             for (key, offsets) in table.iter() {
-                offset_table.insert(
-                    MessageQueue::from_json(key)?,
-                    OffsetWrapper::from_json(offsets)?,
-                );
+                offset_table
+                    .insert(MessageQueue::from_json(key)?, OffsetWrapper::from_json(offsets)?);
             }
         }
         let consume_tps = match props.get("consumeTps") {
@@ -146,10 +143,7 @@ impl JsonBody for ConsumeStats {
             })?,
             Some(other) => return Err(wrong_shape(&props.path("consumeTps"), other, "a number")),
         };
-        Ok(Self {
-            offset_table,
-            consume_tps,
-        })
+        Ok(Self { offset_table, consume_tps })
     }
 }
 
@@ -190,19 +184,12 @@ mod tests {
             text,
             r#"{"dataVersion":{"counter":0,"stateVersion":0,"timestamp":0},"offsetTable":{"T@G":{0:42,1:7}}}"#
         );
-        assert_eq!(
-            ConsumerOffsetSerializeWrapper::decode(text.as_bytes()).unwrap(),
-            wrapper
-        );
+        assert_eq!(ConsumerOffsetSerializeWrapper::decode(text.as_bytes()).unwrap(), wrapper);
     }
 
     #[test]
     fn golden_consume_stats_with_object_keys() {
-        let queue = MessageQueue {
-            topic: "T".into(),
-            broker_name: "b".into(),
-            queue_id: 0,
-        };
+        let queue = MessageQueue { topic: "T".into(), broker_name: "b".into(), queue_id: 0 };
         let stats = ConsumeStats {
             offset_table: BTreeMap::from([(
                 queue,

@@ -111,10 +111,7 @@ impl JsonBody for TopicConfig {
             .put("order", Value::Bool(self.order))
             .put("perm", Value::int(self.perm))
             .put("readQueueNums", Value::int(self.read_queue_nums))
-            .put(
-                "topicFilterType",
-                Value::string(self.topic_filter_type.clone()),
-            )
+            .put("topicFilterType", Value::string(self.topic_filter_type.clone()))
             .put("topicName", Value::string(self.topic_name.clone()))
             .put("topicSysFlag", Value::int(self.topic_sys_flag))
             .put("writeQueueNums", Value::int(self.write_queue_nums))
@@ -163,14 +160,8 @@ impl JsonBody for TopicConfigSerializeWrapper {
                 self.mapping_data_version.map(|version| version.to_json()),
             )
             .put("topicConfigTable", Value::Object(table))
-            .put_opt(
-                "topicQueueMappingDetailMap",
-                self.topic_queue_mapping_detail_map.clone(),
-            )
-            .put_opt(
-                "topicQueueMappingInfoMap",
-                self.topic_queue_mapping_info_map.clone(),
-            )
+            .put_opt("topicQueueMappingDetailMap", self.topic_queue_mapping_detail_map.clone())
+            .put_opt("topicQueueMappingInfoMap", self.topic_queue_mapping_info_map.clone())
             .build()
     }
 
@@ -204,10 +195,7 @@ impl JsonBody for RegisterBrokerBody {
     fn to_json(&self) -> Value {
         Bean::new()
             .put("filterServerList", strings_value(&self.filter_server_list))
-            .put(
-                "topicConfigSerializeWrapper",
-                self.topic_config_serialize_wrapper.to_json(),
-            )
+            .put("topicConfigSerializeWrapper", self.topic_config_serialize_wrapper.to_json())
             .build()
     }
 
@@ -272,11 +260,7 @@ mod tests {
         assert_eq!(config.perm, 6);
         assert_eq!(config.topic_filter_type, "SINGLE_TAG");
         assert_eq!(
-            config
-                .attributes
-                .unwrap()
-                .get("message.type")
-                .map(String::as_str),
+            config.attributes.unwrap().get("message.type").map(String::as_str),
             Some("NORMAL")
         );
     }

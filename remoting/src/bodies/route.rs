@@ -135,18 +135,12 @@ impl JsonBody for TopicRouteData {
                 Value::Array(self.broker_datas.iter().map(JsonBody::to_json).collect()),
             )
             .put("filterServerTable", Value::Object(filters))
-            .put_opt(
-                "orderTopicConf",
-                self.order_topic_conf.clone().map(Value::String),
-            )
+            .put_opt("orderTopicConf", self.order_topic_conf.clone().map(Value::String))
             .put(
                 "queueDatas",
                 Value::Array(self.queue_datas.iter().map(JsonBody::to_json).collect()),
             )
-            .put_opt(
-                "topicQueueMappingByBroker",
-                self.topic_queue_mapping_by_broker.clone(),
-            )
+            .put_opt("topicQueueMappingByBroker", self.topic_queue_mapping_by_broker.clone())
             .build()
     }
 
@@ -221,8 +215,7 @@ impl JsonBody for ClusterInfo {
                     .iter()
                     .map(|item| string_value(item, &path))
                     .collect::<Result<_>>()?;
-                info.cluster_addr_table
-                    .insert(key_string(key, &path)?, members);
+                info.cluster_addr_table.insert(key_string(key, &path)?, members);
             }
         }
         Ok(info)

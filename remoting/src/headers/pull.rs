@@ -76,18 +76,7 @@ mod tests {
         let mut fields = ExtFields::new();
         header.to_ext_fields(&mut fields);
         let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "maxOffset",
-                "minOffset",
-                "nextBeginOffset",
-                "suggestWhichBrokerId"
-            ]
-        );
-        assert_eq!(
-            PullMessageResponseHeader::from_ext_fields(&fields).unwrap(),
-            header
-        );
+        assert_eq!(keys, ["maxOffset", "minOffset", "nextBeginOffset", "suggestWhichBrokerId"]);
+        assert_eq!(PullMessageResponseHeader::from_ext_fields(&fields).unwrap(), header);
     }
 }

@@ -134,10 +134,7 @@ mod tests {
     use crate::Error;
 
     fn fields(entries: &[(&str, &str)]) -> ExtFields {
-        entries
-            .iter()
-            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
-            .collect()
+        entries.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect()
     }
 
     #[test]
@@ -171,9 +168,7 @@ mod tests {
         let v1 = fields(&[("producerGroup", "PID"), ("topic", "T")]);
         assert_eq!(
             decode_send_request_header(10, &v1).unwrap_err(),
-            Error::MissingField {
-                field: "defaultTopic".to_owned()
-            }
+            Error::MissingField { field: "defaultTopic".to_owned() }
         );
     }
 }

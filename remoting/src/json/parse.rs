@@ -40,10 +40,7 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn error(&self, reason: &'static str) -> Error {
-        Error::Json {
-            offset: self.pos,
-            reason,
-        }
+        Error::Json { offset: self.pos, reason }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -218,10 +215,7 @@ impl Parser<'_> {
             }
             self.escape(&mut out)?;
         }
-        String::from_utf8(out).map_err(|_| Error::Utf8 {
-            what: "JSON string",
-            offset: start,
-        })
+        String::from_utf8(out).map_err(|_| Error::Utf8 { what: "JSON string", offset: start })
     }
 
     fn escape(&mut self, out: &mut Vec<u8>) -> Result<()> {

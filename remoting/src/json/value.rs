@@ -227,14 +227,8 @@ fn compare_keys(a: &Value, b: &Value) -> std::cmp::Ordering {
             return x.total_cmp(&y);
         }
     }
-    let text_a = a
-        .key_text()
-        .map(|text| text.into_owned())
-        .unwrap_or_default();
-    let text_b = b
-        .key_text()
-        .map(|text| text.into_owned())
-        .unwrap_or_default();
+    let text_a = a.key_text().map(|text| text.into_owned()).unwrap_or_default();
+    let text_b = b.key_text().map(|text| text.into_owned()).unwrap_or_default();
     // Java's String.compareTo compares UTF-16 code units, which differs from byte order for
     // characters above U+FFFF versus U+E000..U+FFFF; follow Java.
     text_a.encode_utf16().cmp(text_b.encode_utf16())
@@ -262,10 +256,7 @@ mod tests {
 
     #[test]
     fn lenient_long_accepts_numeric_strings() {
-        assert_eq!(
-            Value::string("1795316055755").to_i64_lenient(),
-            Some(1_795_316_055_755)
-        );
+        assert_eq!(Value::string("1795316055755").to_i64_lenient(), Some(1_795_316_055_755));
         assert_eq!(Value::string("-1").to_i64_lenient(), Some(-1));
         assert_eq!(Value::string("").to_i64_lenient(), None);
         assert_eq!(Value::string("1.5").to_i64_lenient(), None);

@@ -225,10 +225,7 @@ mod tests {
     #[test]
     fn standard_escapes_non_ascii_as_utf16_units() {
         let value = Value::string("ü/😀\u{1}");
-        assert_eq!(
-            text(&value, JsonStyle::Standard),
-            r#""\u00FC\/\uD83D\uDE00\u0001""#
-        );
+        assert_eq!(text(&value, JsonStyle::Standard), r#""\u00FC\/\uD83D\uDE00\u0001""#);
     }
 
     #[test]
