@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 use crate::file_queue::{FileQueue, Segment};
 use crate::io::{SegmentFile, Storage};
 
+/// How far ahead of the write position pages are faulted in.
+pub(crate) const PREFAULT_WINDOW_BYTES: u64 = 64 << 20;
+
 /// The CommitLog's files and published positions.
 #[derive(Debug)]
 pub(crate) struct CommitLog {
@@ -33,6 +36,8 @@ pub(crate) struct CommitLog {
 #[derive(Debug, Default)]
 pub(crate) struct Appender {
     next_file: Option<(u64, Allocation)>,
+    /// The segment appends go to, cached to keep the segment list's lock off the put path.
+    current: Option<Arc<Segment>>,
 }
 
 /// A segment file being created on a background thread.
@@ -64,6 +69,10 @@ impl CommitLog {
     ) -> Result<Self> {
         let files = FileQueue::load(storage.clone(), dir, file_size)?;
         Ok(CommitLog { files, storage, prefault, last_store_timestamp: AtomicI64::new(0) })
+    }
+
+    pub(crate) fn prefault_enabled(&self) -> bool {
+        self.prefault
     }
 
     pub(crate) fn files(&self) -> &FileQueue {
@@ -108,9 +117,12 @@ impl CommitLog {
         let file_size = self.file_size();
         assert!(len + record::BLANK_RECORD_SIZE as u64 <= file_size, "record of {len} bytes");
         let mut wrote = self.files.write_end();
-        if let Some(segment) = self.files.segment_for(wrote) {
+        let cached =
+            appender.current.take().filter(|s| s.from_offset <= wrote && wrote < s.end_offset());
+        if let Some(segment) = cached.or_else(|| self.files.segment_for(wrote)) {
             let remaining = segment.end_offset() - wrote;
             if len + record::BLANK_RECORD_SIZE as u64 <= remaining {
+                appender.current = Some(segment.clone());
                 return Ok((wrote, segment));
             }
             let blank = record::encode_blank(remaining as i32);
@@ -123,6 +135,7 @@ impl CommitLog {
         }
         assert_eq!(wrote % file_size, 0, "a roll starts a segment: {wrote}");
         let segment = self.roll(appender, wrote)?;
+        appender.current = Some(segment.clone());
         Ok((wrote, segment))
     }
 
@@ -176,12 +189,24 @@ impl CommitLog {
             storage.create_dir_all(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
             let file = FileQueue::create_file(&*storage, &path, size)?;
             if prefault {
-                file.prefault().map_err(|e| Error::io("prefault", &path, e))?;
+                // Only the head: the warm thread keeps a window ahead of the writer, so pages
+                // are dirtied just before they are written rather than all at once.
+                let head = PREFAULT_WINDOW_BYTES.min(size);
+                file.prefault_range(0, head).map_err(|e| Error::io("prefault", &path, e))?;
             }
             Ok(file)
         });
         // If no thread can be spawned the roll creates the file inline instead.
         appender.next_file = spawned.ok().map(|handle| (from_offset, handle));
+    }
+
+    /// Waits for a background allocation to finish (at close), keeping its file.
+    pub(crate) fn finish_preallocation(&self, appender: &mut Appender) {
+        if let Some((offset, handle)) = appender.next_file.take()
+            && let Ok(Err(err)) = handle.join()
+        {
+            tracing::warn!(offset, %err, "pre-allocating a commit log segment failed");
+        }
     }
 
     /// Writes `bytes` at `phy_offset` inside `segment` without publishing them.
@@ -261,10 +286,10 @@ impl CommitLog {
             let Some(segment) = self.files.segment_for(at).filter(|_| at < end) else {
                 return Ok(ScanEnd { valid_end: at, stop_reason: None });
             };
-            let path = segment.file.path().to_path_buf();
+            let path = segment.file.path();
             let limit = (end.min(segment.end_offset()) - segment.from_offset) as usize;
             let whole = segment.file.clone().view(0, limit);
-            let whole = whole.map_err(|e| Error::io("read", &path, e))?;
+            let whole = whole.map_err(|e| Error::io("read", path, e))?;
             let mut pos = (at - segment.from_offset) as usize;
             loop {
                 if pos == whole.len() {

@@ -12,6 +12,7 @@ use ferromq_message::properties::find_property;
 use ferromq_message::{property, sysflag};
 use parking_lot::{Condvar, Mutex};
 
+use crate::commit_log::PREFAULT_WINDOW_BYTES;
 use crate::config::{FlushMode, PAGE_SIZE_BYTES};
 use crate::error::Result;
 use crate::store::Inner;
@@ -228,4 +229,32 @@ pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
     }
     inner.index_reput.store(resume, Ordering::Release);
     Ok(())
+}
+
+/// How often the warm thread looks at the write position.
+const WARM_TICK: Duration = Duration::from_millis(2);
+/// Pages faulted in per call, so the thread yields often.
+const WARM_CHUNK_BYTES: u64 = 4 << 20;
+
+/// The warm thread: keeps the `PREFAULT_WINDOW_BYTES` ahead of the CommitLog's write
+/// position faulted in, so appends land on warm pages (a cold page costs microseconds to
+/// fault) without dirtying a whole segment of zeros at once. The head of each new segment is
+/// warmed by the thread that allocates it.
+pub(crate) fn run_warm(inner: &Inner) {
+    let log = &inner.commit_log;
+    let mut warmed_to = 0u64;
+    while !inner.shutdown.sleep(WARM_TICK) {
+        let end = log.max_offset();
+        let Some(segment) = log.files().segment_for(end) else { continue };
+        let target = (end + PREFAULT_WINDOW_BYTES).min(segment.end_offset());
+        warmed_to = warmed_to.max(end);
+        while warmed_to < target && !inner.shutdown.is_signalled() {
+            let len = WARM_CHUNK_BYTES.min(target - warmed_to);
+            if let Err(err) = segment.file.prefault_range(warmed_to - segment.from_offset, len) {
+                tracing::warn!(%err, "pre-faulting the commit log failed; appends may stall");
+                break;
+            }
+            warmed_to += len;
+        }
+    }
 }

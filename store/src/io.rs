@@ -35,8 +35,12 @@ pub(crate) trait SegmentFile: Send + Sync + fmt::Debug {
     fn view(self: Arc<Self>, pos: u64, len: usize) -> io::Result<Bytes>;
     /// Makes `[pos, pos + len)` durable (`msync(MS_SYNC)`, i.e. `fdatasync` of the range).
     fn sync_range(&self, pos: u64, len: u64) -> io::Result<()>;
-    /// Faults every page in for writing so that the first appends do not stall.
-    fn prefault(&self) -> io::Result<()>;
+    /// Faults the pages of `[pos, pos + len)` in for writing, without changing a byte (it may
+    /// run while the writer appends in that range). A no-op where unsupported.
+    fn prefault_range(&self, pos: u64, len: u64) -> io::Result<()> {
+        let _ = (pos, len);
+        Ok(())
+    }
 }
 
 /// Directory entry as [`Storage::list`] reports it.
@@ -72,6 +76,24 @@ pub(crate) trait Storage: Send + Sync + fmt::Debug {
     fn disk_usage(&self, dir: &Path) -> io::Result<DiskUsage>;
     /// When the file was last modified.
     fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime>;
+    /// Takes the exclusive lock on `root/lock` (RocketMQ's "MQ already started" check),
+    /// held until the returned guard is dropped; `WouldBlock` if another store holds it.
+    fn lock_dir(&self, root: &Path) -> io::Result<DirLock>;
+}
+
+/// An exclusive lock on a store directory, released when dropped.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    /// The locked file; `None` for backends without a real file system.
+    _file: Option<File>,
+}
+
+impl DirLock {
+    /// A guard that locks nothing (an in-memory file system has no other processes).
+    #[cfg(any(test, feature = "internals"))]
+    pub(crate) fn unlocked() -> Self {
+        DirLock { _file: None }
+    }
 }
 
 /// Space on one file system.
@@ -182,5 +204,18 @@ impl Storage for FsStorage {
 
     fn modified(&self, path: &Path) -> io::Result<std::time::SystemTime> {
         fs::metadata(path)?.modified()
+    }
+
+    fn lock_dir(&self, root: &Path) -> io::Result<DirLock> {
+        let path = root.join(crate::recovery::LOCK_FILE);
+        let file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        io::Write::write_all(&mut &file, b"lock")?;
+        Ok(DirLock { _file: Some(file) })
     }
 }

@@ -43,6 +43,8 @@ mod index_file;
 mod io;
 mod mmap;
 mod recovery;
+#[cfg(any(test, feature = "internals"))]
+mod sim;
 mod store;
 
 pub use config::{FlushMode, RecoveryMode, StoreConfig};
@@ -50,3 +52,10 @@ pub use error::{Error, Result};
 pub use store::{
     Arrival, GetResult, GetStatus, MessageStore, PutMessage, PutResult, PutStatus, QueryResult,
 };
+
+/// Test and benchmark internals; not part of the stable API.
+#[cfg(any(test, feature = "internals"))]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::sim::{CutFates, OpKind, OpRecord, PowerCut, SIM_PAGE_SIZE, SimRng, SimStorage};
+}

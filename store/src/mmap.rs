@@ -111,19 +111,19 @@ impl SegmentFile for MappedSegment {
         self.map.flush_range(start, len)
     }
 
-    fn prefault(&self) -> io::Result<()> {
-        let len = self.size as usize;
-        match self.map.advise_range(Advice::PopulateWrite, 0, len) {
-            Ok(()) => Ok(()),
-            // Kernels before 5.14 lack MADV_POPULATE_WRITE: touch one byte per page instead
-            // (the segment is new, so nobody reads it yet and the bytes are zero already).
+    fn prefault_range(&self, pos: u64, len: u64) -> io::Result<()> {
+        let len = usize::try_from(len).unwrap_or(usize::MAX).min(self.size as usize);
+        let start = self.check_range(pos, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        match self.map.advise_range(Advice::PopulateWrite, start, len) {
+            // Kernels before 5.14 lack MADV_POPULATE_WRITE; touching pages by writing would
+            // race with the appender, so there the first appends simply take the faults.
             Err(err) if err.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                for page in (0..self.size).step_by(4096) {
-                    self.write_at(page, &[0])?;
-                }
                 Ok(())
             }
-            Err(err) => Err(err),
+            other => other,
         }
     }
 }
@@ -166,7 +166,7 @@ mod tests {
         let view = segment.clone().view(4096, 5).unwrap();
         assert_eq!(&view[..], b"world");
         segment.sync_range(4090, 11).unwrap();
-        segment.prefault().unwrap();
+        segment.prefault_range(0, 8192).unwrap();
         assert_eq!(&segment.clone().view(4090, 5).unwrap()[..], b"hello");
 
         assert!(segment.write_at(8190, b"abc").is_err());

@@ -23,7 +23,7 @@ use crate::config::{RecoveryMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqUnit};
 use crate::error::{Error, Result};
 use crate::index_file::IndexService;
-use crate::io::Storage;
+use crate::io::{DirLock, Storage};
 use crate::store::{Inner, SCHEDULE_TOPIC, dispatches, tags_code_of};
 
 pub(crate) const ABORT_FILE: &str = "abort";
@@ -42,7 +42,7 @@ type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
 pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inner> {
     let root = config.store_path_root_dir.clone();
     storage.create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
-    let dir_lock = lock_dir(&root)?;
+    let dir_lock = lock_dir(&*storage, &root)?;
     let abort = root.join(ABORT_FILE);
     let mode = if storage.exists(&abort) { RecoveryMode::Abnormal } else { RecoveryMode::Normal };
 
@@ -82,7 +82,13 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
         let mut writer = inner.writer.lock();
         let end = inner.commit_log.max_offset();
         writer.replica_dispatched = end;
-        let next_segment = inner.commit_log.roll_next_file(end);
+        // The segment the next roll will need: after the one holding `end`, or the one
+        // starting at `end` when recovery cut back to a segment boundary (or the store is
+        // empty), so no gap can appear between segments.
+        let next_segment = match inner.commit_log.files().segment_for(end) {
+            Some(segment) => segment.end_offset(),
+            None => end - end % inner.commit_log.file_size(),
+        };
         inner.commit_log.preallocate(&mut writer.appender, next_segment);
     }
     storage.create_marker(&abort).map_err(|e| Error::io("create", &abort, e))?;
@@ -93,24 +99,11 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
 }
 
 /// Takes the exclusive lock on `root/lock` (RocketMQ's "MQ already started" check).
-fn lock_dir(root: &Path) -> Result<std::fs::File> {
-    let path = root.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| Error::io("open", &path, e))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::Locked { path: root.to_path_buf() });
-        }
-        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path, e)),
-    }
-    std::io::Write::write_all(&mut &file, b"lock").map_err(|e| Error::io("write", &path, e))?;
-    Ok(file)
+fn lock_dir(storage: &dyn Storage, root: &Path) -> Result<DirLock> {
+    storage.lock_dir(root).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked { path: root.to_path_buf() },
+        _ => Error::io("lock", root.join(LOCK_FILE), e),
+    })
 }
 
 fn load_consume_queues(

@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +23,7 @@ use bytes::Bytes;
 use ferromq_message::properties::{find_property, parse_properties};
 use ferromq_message::record::{self, MessageVersion, RecordRef};
 use ferromq_message::{batch, hash, msg_id, property, sysflag};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use crate::checkpoint::Checkpoint;
 use crate::commit_log::{Appender, CommitLog};
@@ -33,7 +32,7 @@ use crate::consume_queue::{ConsumeQueue, CqUnit};
 use crate::dispatch::{Shutdown, Waker};
 use crate::error::{Error, Result};
 use crate::index_file::IndexService;
-use crate::io::{FsStorage, Storage};
+use crate::io::{DirLock, FsStorage, Storage};
 
 /// The topic delayed messages wait in, one queue per level.
 pub(crate) const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
@@ -41,6 +40,8 @@ pub(crate) const SCHEDULE_TOPIC: &str = "SCHEDULE_TOPIC_XXXX";
 const RECORD_OVERHEAD_MAX: usize = 64 * 1024;
 /// Largest properties field (a signed i16 length).
 const PROPERTIES_MAX: usize = i16::MAX as usize;
+/// How far the index thread may lag behind the CommitLog before a put wakes it.
+const INDEX_WAKE_LAG_BYTES: u64 = 256 * 1024;
 /// Upper bound of one pull's bytes (RocketMQ's 128 MiB `maxPullSize`).
 const PULL_BYTES_MAX: u64 = 128 << 20;
 
@@ -265,6 +266,10 @@ pub(crate) struct Inner {
     pub queues: RwLock<HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>>,
     pub writer: Mutex<Writer>,
     pub flush_lock: Mutex<()>,
+    /// Group commit: whether a put thread is flushing for everybody, and where the waiting
+    /// puts sleep until it is done.
+    group_commit: Mutex<bool>,
+    group_commit_done: Condvar,
     pub checkpoint: Checkpoint,
     pub index: IndexService,
     pub index_waker: Waker,
@@ -278,7 +283,7 @@ pub(crate) struct Inner {
     pub delay_levels_ms: Vec<u64>,
     pub memory_bytes: u64,
     pub recovery_mode: RecoveryMode,
-    _dir_lock: File,
+    _dir_lock: DirLock,
 }
 
 /// Writer-only state, behind `Inner::writer`.
@@ -322,6 +327,19 @@ impl MessageStore {
         Self::open_with_storage(config, Arc::new(FsStorage))
     }
 
+    /// Opens the store on the in-memory simulated disk of `crate::sim` (crash testing).
+    ///
+    /// # Errors
+    /// As [`MessageStore::open`].
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn open_simulated(
+        config: StoreConfig,
+        storage: Arc<crate::sim::SimStorage>,
+    ) -> Result<Self> {
+        Self::open_with_storage(config, storage)
+    }
+
     pub(crate) fn open_with_storage(
         config: StoreConfig,
         storage: Arc<dyn Storage>,
@@ -335,6 +353,9 @@ impl MessageStore {
         inner.index_waker.register(index_thread.thread().clone());
         threads.push(index_thread);
         threads.push(spawn("ferromq-expiry", inner.clone(), crate::expiry::run)?);
+        if inner.commit_log.prefault_enabled() {
+            threads.push(spawn("ferromq-warm", inner.clone(), crate::dispatch::run_warm)?);
+        }
         drop(threads);
         Ok(store)
     }
@@ -699,7 +720,8 @@ impl MessageStore {
             let _ = thread.join();
         }
         // Wait for in-flight puts, then flush and catch the index up.
-        let _writer = inner.writer.lock();
+        let mut writer = inner.writer.lock();
+        inner.commit_log.finish_preallocation(&mut writer.appender);
         if let Some(cause) = inner.poison.get() {
             return Err(Error::Poisoned { cause: cause.clone() });
         }
@@ -733,7 +755,7 @@ impl Inner {
         checkpoint: Checkpoint,
         index: IndexService,
         recovery_mode: RecoveryMode,
-        dir_lock: File,
+        dir_lock: DirLock,
     ) -> Result<Self> {
         let delay_levels_ms = config.delay_levels_ms()?;
         let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes) / 100
@@ -757,6 +779,8 @@ impl Inner {
                 replica_dispatched: 0,
             }),
             flush_lock: Mutex::new(()),
+            group_commit: Mutex::new(false),
+            group_commit_done: Condvar::new(),
             checkpoint,
             index,
             index_waker: Waker::default(),
@@ -918,7 +942,11 @@ impl Inner {
         assert_eq!(unit_offset, queue_offset, "every dispatched record got a unit");
         writer.set_next_offset(topic, queue_id, queue_offset);
         drop(writer);
-        self.index_waker.wake();
+        // The index thread polls every few ms anyway; waking it on every put would cost a
+        // futex call per put, so only hurry it when it falls behind.
+        if end.saturating_sub(self.index_reput.load(Ordering::Relaxed)) > INDEX_WAKE_LAG_BYTES {
+            self.index_waker.wake();
+        }
 
         let wait = pendings.iter().any(|p| p.wait);
         let status = match self.config.flush_disk_type {
@@ -976,17 +1004,28 @@ impl Inner {
     /// concurrent puts (whoever holds the flush lock flushes for everybody).
     fn wait_flushed(&self, end: u64) -> Result<PutStatus> {
         let deadline = Instant::now() + Duration::from_millis(self.config.sync_flush_timeout_ms);
+        let mut flushing = self.group_commit.lock();
         loop {
             if self.commit_log.flushed_offset() >= end {
                 return Ok(PutStatus::PutOk);
             }
             self.check_writable()?;
-            let Some(_guard) = self.flush_lock.try_lock_until(deadline) else {
-                return Ok(PutStatus::FlushDiskTimeout);
-            };
-            if self.commit_log.flushed_offset() < end {
-                self.flush_commit_log_locked()?;
+            if *flushing {
+                // Someone is flushing; their flush may not cover us, so check again after.
+                if self.group_commit_done.wait_until(&mut flushing, deadline).timed_out()
+                    && self.commit_log.flushed_offset() < end
+                {
+                    return Ok(PutStatus::FlushDiskTimeout);
+                }
+                continue;
             }
+            // Lead: flush everything written so far (every waiting put's record included),
+            // then wake all waiters at once.
+            *flushing = true;
+            let flushed = MutexGuard::unlocked(&mut flushing, || self.flush_commit_log());
+            *flushing = false;
+            self.group_commit_done.notify_all();
+            flushed?;
         }
     }
 
