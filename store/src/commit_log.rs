@@ -302,12 +302,20 @@ impl CommitLog {
                     Ok(RecordCheck::Message(rec)) => {
                         let size = rec.encoded_len() as u64;
                         let phy_offset = segment.from_offset + pos as u64;
-                        if rec.physical_offset != phy_offset as i64 {
-                            let reason = format!(
-                                "record at {phy_offset} in {} claims physical offset {}",
-                                path.display(),
-                                rec.physical_offset
-                            );
+                        let problem = if rec.physical_offset != phy_offset as i64 {
+                            Some(format!("claims physical offset {}", rec.physical_offset))
+                        } else if !is_valid_topic(rec.topic) {
+                            // The body CRC does not cover the topic: a torn tail can leave
+                            // zeros or garbage there.
+                            Some(format!("has an invalid topic {:?}", rec.topic))
+                        } else if !is_well_formed_properties(rec.properties) {
+                            Some("has torn properties".to_owned())
+                        } else {
+                            None
+                        };
+                        if let Some(problem) = problem {
+                            let reason =
+                                format!("record at {phy_offset} in {} {problem}", path.display());
                             return Ok(ScanEnd {
                                 valid_end: phy_offset,
                                 stop_reason: Some(reason),
@@ -329,6 +337,21 @@ impl CommitLog {
             }
         }
     }
+}
+
+/// Properties as every RocketMQ client writes them: empty, or ending with the 0x02
+/// separator and free of NUL bytes. The body CRC does not cover them, so this is what tells
+/// a torn record's properties (zeros or garbage past the tear) from whole ones.
+pub(crate) fn is_well_formed_properties(properties: &[u8]) -> bool {
+    properties.is_empty() || (properties.last() == Some(&2) && !properties.contains(&0))
+}
+
+/// RocketMQ's topic rule: non-empty, only `[%|a-zA-Z0-9_-]`.
+pub(crate) fn is_valid_topic(topic: &str) -> bool {
+    !topic.is_empty()
+        && topic
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'%' | b'|' | b'_' | b'-'))
 }
 
 #[cfg(test)]

@@ -112,6 +112,14 @@ impl ConsumeQueue {
         })
     }
 
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub(crate) fn queue_id(&self) -> i32 {
+        self.queue_id
+    }
+
     /// Next queue offset to be written (number of units, counting blanks and expired ones).
     pub(crate) fn max_offset(&self) -> i64 {
         (self.files.write_end() / CQ_UNIT_SIZE_BYTES) as i64
@@ -157,7 +165,7 @@ impl ConsumeQueue {
                 pos += len as u64;
             }
         }
-        self.files.truncate_to(end)?;
+        self.files.truncate_to(end, true)?;
         self.max_phy_end.store(max_phy_end, Ordering::Release);
         Ok(())
     }
@@ -168,11 +176,24 @@ impl ConsumeQueue {
     pub(crate) fn put_unit(&self, queue_offset: i64, unit: CqUnit) -> Result<()> {
         assert!(queue_offset >= 0, "negative queue offset {queue_offset}");
         assert!(unit.is_valid() && !unit.is_blank(), "bad unit {unit:?}");
-        if unit.phy_end() <= self.max_phy_end() {
-            return Ok(());
-        }
         let expect = queue_offset as u64 * CQ_UNIT_SIZE_BYTES;
-        let end = self.files.write_end();
+        let mut end = self.files.write_end();
+        if expect < end {
+            // Re-dispatch during recovery: the same unit is already there (idempotent); a
+            // different one is a dirty unit a crash left behind, so the tail is rebuilt.
+            if expect < self.files.min_offset() {
+                return Ok(());
+            }
+            if self.unit(queue_offset)? == Some(unit) {
+                return Ok(());
+            }
+            tracing::warn!(
+                topic = %self.topic, queue_id = self.queue_id, queue_offset,
+                "consume queue unit does not match its record; rebuilding the queue's tail"
+            );
+            self.truncate_to_offset(queue_offset)?;
+            end = self.files.write_end();
+        }
         let empty = self.max_phy_end() < 0 && end == self.files.min_offset();
         if empty && expect > end {
             // The queue starts past 0 (its earlier messages expired): RocketMQ pre-fills the
@@ -182,8 +203,6 @@ impl ConsumeQueue {
             self.files.set_write_end(from);
             self.fill_blanks(from, expect)?;
             self.min_logic_offset.store(expect, Ordering::Release);
-        } else if expect < end {
-            return Ok(());
         } else if expect > end {
             tracing::warn!(
                 topic = %self.topic, queue_id = self.queue_id, expected = expect, end,
@@ -295,16 +314,29 @@ impl ConsumeQueue {
                 _ => high = mid,
             }
         }
-        let end = low as u64 * CQ_UNIT_SIZE_BYTES;
+        self.truncate_to_offset(low)
+    }
+
+    /// Cuts every unit at or after `queue_offset` (abnormal recovery rebuilds them from the
+    /// CommitLog, so torn or garbage units written after the last flush cannot survive).
+    pub(crate) fn truncate_to_offset(&self, queue_offset: i64) -> Result<()> {
+        let end = (queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES).max(self.files.min_offset());
         if end < self.files.write_end() {
-            self.files.truncate_to(end)?;
+            self.files.truncate_to(end, true)?;
         }
-        let last_real = (min..low).rev().find_map(|o| match self.unit(o) {
+        let low = self.max_offset();
+        let first = (self.files.min_offset() / CQ_UNIT_SIZE_BYTES) as i64;
+        let last_real = (first..low).rev().find_map(|o| match self.unit(o) {
             Ok(Some(unit)) if !unit.is_blank() => Some(unit.phy_end()),
             _ => None,
         });
         self.max_phy_end.store(last_real.unwrap_or(-1), Ordering::Release);
         Ok(())
+    }
+
+    /// Makes every file of the queue durable (after abnormal recovery).
+    pub(crate) fn flush_all(&self) -> Result<()> {
+        self.files.flush_all().map(|_| ())
     }
 
     /// Moves the minimum to the first unit whose record is at or after `commit_log_min`.

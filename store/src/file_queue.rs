@@ -193,13 +193,26 @@ impl FileQueue {
         path: &Path,
         file_size: u64,
     ) -> Result<Arc<dyn SegmentFile>> {
-        storage.create_segment(path, file_size).map_err(|e| {
+        let file = storage.create_segment(path, file_size).map_err(|e| {
             if e.kind() == std::io::ErrorKind::StorageFull {
                 Error::DiskFull { path: path.to_path_buf(), size_bytes: file_size }
             } else {
                 Error::io("create segment", path, e)
             }
-        })
+        })?;
+        // The new entry (and, for a new queue, its directories) must be durable before any
+        // later segment's: otherwise a power cut could keep a newer segment and lose this one.
+        if let Some(dir) = path.parent() {
+            sync_dir_chain(storage, dir)?;
+        }
+        Ok(file)
+    }
+
+    /// Makes every segment durable from the first (after a crash the page cache may hold
+    /// recovered bytes that were never written back).
+    pub(crate) fn flush_all(&self) -> Result<u64> {
+        self.set_flushed_end(self.min_offset());
+        self.flush()
     }
 
     /// Appends a segment starting at `from_offset`, creating its file unless `file` is given.
@@ -233,10 +246,17 @@ impl FileQueue {
     /// non-zero page (so a stale record can never be mistaken for a valid one later), and
     /// the write and flush positions move to `end`. Only recovery calls this, before any
     /// reader exists.
-    pub(crate) fn truncate_to(&self, end: u64) -> Result<()> {
+    pub(crate) fn truncate_to(&self, end: u64, keep_boundary_segment: bool) -> Result<()> {
         let removed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
-            let keep = segments.iter().take_while(|s| s.from_offset < end).count();
+            // With `keep_boundary_segment`, a segment starting exactly at `end` stays (emptied),
+            // as RocketMQ keeps it, so the files on disk still say where the queue ends.
+            let keep = segments
+                .iter()
+                .take_while(|s| {
+                    s.from_offset < end || (keep_boundary_segment && s.from_offset == end)
+                })
+                .count();
             segments.split_off(keep)
         };
         for segment in &removed {
@@ -291,7 +311,8 @@ impl FileQueue {
             return Err(err);
         }
         let target = self.write_end();
-        let mut from = self.flushed_end();
+        // Segments below the minimum were expired: nothing there needs flushing.
+        let mut from = self.flushed_end().max(self.min_offset());
         while from < target {
             let Some(segment) = self.segment_for(from) else {
                 break;
@@ -310,16 +331,20 @@ impl FileQueue {
 }
 
 impl FileQueue {
-    /// Syncs the queue's directory and its two parents (a new ConsumeQueue creates
-    /// `consumequeue/<topic>/<queue id>/`).
     fn sync_dirs(&self) -> Result<()> {
-        for dir in self.dir.ancestors().take(3) {
-            if self.storage.exists(dir) {
-                self.storage.sync_dir(dir).map_err(|e| Error::io("sync dir", dir, e))?;
-            }
-        }
-        Ok(())
+        sync_dir_chain(&*self.storage, &self.dir)
     }
+}
+
+/// Syncs `dir` and its two parents (a new ConsumeQueue creates
+/// `consumequeue/<topic>/<queue id>/`).
+pub(crate) fn sync_dir_chain(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    for dir in dir.ancestors().take(3) {
+        if storage.exists(dir) {
+            storage.sync_dir(dir).map_err(|e| Error::io("sync dir", dir, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Zeroes `file` from `pos` up to the end of the last page that holds a non-zero byte.
@@ -375,7 +400,7 @@ mod tests {
         assert_eq!(queue.segment_for(8192).unwrap().from_offset, 8192);
         assert!(queue.segment_for(3 * 4096).is_none());
         queue.segment_for(4096).unwrap().file.write_at(100, &[7; 300]).unwrap();
-        queue.truncate_to(4096 + 200).unwrap();
+        queue.truncate_to(4096 + 200, false).unwrap();
         assert_eq!(queue.segment_count(), 2);
         assert_eq!(queue.write_end(), 4296);
         let mut buf = [1u8; 300];

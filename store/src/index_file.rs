@@ -35,6 +35,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferromq_message::hash::topic_key_hash;
@@ -163,7 +164,7 @@ impl IndexHeader {
         buf
     }
 
-    /// Java's `IndexHeader.load`: an `indexCount` below 1 (a file never flushed) reads as 1.
+    /// The header as stored, without any correction (see `check`).
     fn decode(buf: &[u8; HEADER_LEN]) -> Self {
         IndexHeader {
             begin_timestamp: i64_at(buf, BEGIN_TIMESTAMP_POS),
@@ -171,8 +172,38 @@ impl IndexHeader {
             begin_phy_offset: i64_at(buf, BEGIN_PHY_OFFSET_POS),
             end_phy_offset: i64_at(buf, END_PHY_OFFSET_POS),
             hash_slot_count: i32_at(buf, HASH_SLOT_COUNT_POS),
-            index_count: i32_at(buf, INDEX_COUNT_POS).max(1),
+            index_count: i32_at(buf, INDEX_COUNT_POS),
         }
+    }
+
+    /// Checks a loaded header's values against each other and the file's geometry, and
+    /// makes an `indexCount` of 0 (an all-zero header: a file never flushed) read as 1, as
+    /// Java's `IndexHeader.load` does. `Err` describes the first insane value: such a header
+    /// is not one this code wrote (torn or garbage bytes), and must not be trusted.
+    fn check(mut self, geometry: IndexGeometry) -> std::result::Result<Self, String> {
+        if self.index_count < 0 || self.index_count.unsigned_abs() > geometry.index_num {
+            return Err(format!(
+                "indexCount {} outside 0..={}",
+                self.index_count, geometry.index_num
+            ));
+        }
+        if self.hash_slot_count < 0 {
+            return Err(format!("hashSlotCount {} is negative", self.hash_slot_count));
+        }
+        if self.begin_timestamp < 0 || self.end_timestamp < 0 {
+            return Err(format!(
+                "negative timestamps: begin {} end {}",
+                self.begin_timestamp, self.end_timestamp
+            ));
+        }
+        if self.begin_phy_offset < 0 || self.end_phy_offset < self.begin_phy_offset {
+            return Err(format!(
+                "physical offsets out of order: begin {} end {}",
+                self.begin_phy_offset, self.end_phy_offset
+            ));
+        }
+        self.index_count = self.index_count.max(1);
+        Ok(self)
     }
 
     /// Valid entry numbers are `1..entry_limit`: written entries, clamped to the file so a
@@ -261,21 +292,44 @@ impl IndexFile {
         Ok(index_file)
     }
 
-    /// Opens an existing file of the right size and reads its header.
+    /// Opens an existing file of the right size and reads its header. The inner `Err`
+    /// says why the header is not sane (`IndexHeader::check`); the file is not opened then.
     fn open(
         storage: &dyn Storage,
         path: &Path,
         name_ms: i64,
         geometry: IndexGeometry,
-    ) -> Result<Self> {
+    ) -> Result<std::result::Result<Self, String>> {
         let file = storage.open_segment(path).map_err(|e| Error::io("open", path, e))?;
         if file.size() != geometry.file_size() {
             return Err(wrong_size(path, file.size(), geometry));
         }
         let mut buf = [0u8; HEADER_LEN];
         file.read_at(0, &mut buf).map_err(|e| Error::io("read", path, e))?;
-        let header = IndexHeader::decode(&buf);
-        Ok(IndexFile { name_ms, file, geometry, header: RwLock::new(header) })
+        Ok(IndexHeader::decode(&buf).check(geometry).map(|header| IndexFile {
+            name_ms,
+            file,
+            geometry,
+            header: RwLock::new(header),
+        }))
+    }
+
+    /// Whether the entries agree with the header: the first and last entries hold the
+    /// header's begin and end offsets. A flushed file always agrees.
+    fn entries_match_header(&self) -> Result<bool> {
+        let header = self.header();
+        let count = header.entry_limit(self.geometry);
+        if count <= 1 {
+            return Ok(true);
+        }
+        let (first, last) = (self.read_entry(1)?, self.read_entry(count - 1)?);
+        Ok(first.phy_offset == header.begin_phy_offset && last.phy_offset == header.end_phy_offset)
+    }
+
+    /// Whether `keys` more entries fit in this file.
+    fn has_room_for(&self, keys: usize) -> bool {
+        let count = u64::try_from(self.header().index_count).unwrap_or(u64::MAX);
+        count.saturating_add(keys as u64) <= u64::from(self.geometry.index_num)
     }
 
     fn path(&self) -> &Path {
@@ -437,17 +491,33 @@ pub(crate) struct IndexService {
     files: RwLock<Vec<Arc<IndexFile>>>,
     /// Serialises the operations that change files: indexing, expiry and recovery cuts.
     writer: Mutex<()>,
+    /// Whether `dir` was created and its entry in the parent made durable.
+    dir_durable: AtomicBool,
 }
 
 impl IndexService {
-    /// Loads every index file in `dir`, oldest first (storage.md §9.5). After an abnormal
-    /// exit (`last_exit_ok == false`) files whose end timestamp is past the checkpoint's
-    /// `indexMsgTimestamp` are destroyed; re-dispatch rebuilds them. Names that are not
+    /// Loads every index file in `dir`, oldest first (storage.md §9.5). Names that are not
     /// `yyyyMMddHHmmssSSS` and directories are skipped with a warning; an empty newest file
     /// (a crash while creating it) is removed.
     ///
+    /// After an abnormal exit (`last_exit_ok == false`) only files known to be durable are
+    /// kept: those sealed and flushed no later than the checkpoint's `indexMsgTimestamp`
+    /// was written. RocketMQ destroys files whose end timestamp is past the checkpoint; that
+    /// keeps an unsynced newest file whose end time ties the checkpoint's millisecond, or
+    /// reads as zero or garbage, and then trusts its header. So here a file is kept only if
+    ///
+    /// * it is not the newest: a file is created only after the previous one was sealed and
+    ///   flushed, so every file but the newest is durable, and the newest never is;
+    /// * its end timestamp is not after the checkpoint's;
+    /// * its header is sane and agrees with its first and last entries;
+    ///
+    /// and every older file was kept, so the kept files are a prefix of the index. The rest
+    /// are destroyed; the index thread re-indexes the CommitLog from the last kept file's
+    /// end (or from the CommitLog's start when none is kept), which rebuilds them.
+    ///
     /// # Errors
-    /// `Corrupt` naming the file if one has the wrong size; I/O errors.
+    /// `Corrupt` naming the file if one has the wrong size, or after a normal exit if its
+    /// header is not sane; I/O errors.
     ///
     /// # Panics
     /// If `hash_slot_num` is 0 or `index_num` < 2 (the config is validated before this).
@@ -471,30 +541,68 @@ impl IndexService {
         });
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let count = entries.len();
-        let mut files = Vec::new();
+        let mut files: Vec<Arc<IndexFile>> = Vec::new();
         let mut destroyed = 0;
+        // After an abnormal exit: whether every file so far was kept.
+        let mut keeping = true;
         for (position, entry) in entries.into_iter().enumerate() {
             let path = dir.join(&entry.name);
             let Some(name_ms) = parse_file_name(&entry.name) else {
                 continue;
             };
-            if entry.len == 0 && position + 1 == count {
+            let newest = position + 1 == count;
+            if entry.len == 0 && newest {
                 tracing::warn!(path = %path.display(), "removing an empty newest index file");
                 storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+                destroyed += 1;
                 continue;
             }
             if entry.len != geometry.file_size() {
                 return Err(wrong_size(&path, entry.len, geometry));
             }
-            let file = IndexFile::open(&*storage, &path, name_ms, geometry)?;
-            if !last_exit_ok && file.header().end_timestamp > checkpoint_index_timestamp {
-                tracing::info!(path = %path.display(), "destroying an index file newer than the checkpoint");
-                drop(file);
-                storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                destroyed += 1;
+            let opened = IndexFile::open(&*storage, &path, name_ms, geometry)?;
+            if last_exit_ok {
+                let file = opened.map_err(|reason| {
+                    Error::corrupt(&path, format!("index file header is not sane: {reason}"))
+                })?;
+                files.push(Arc::new(file));
                 continue;
             }
-            files.push(Arc::new(file));
+            let why_not = match &opened {
+                _ if !keeping => Some("an older index file was destroyed".to_owned()),
+                Err(reason) => Some(format!("its header is not sane: {reason}")),
+                _ if newest => Some("it is the newest, never sealed".to_owned()),
+                Ok(file) => {
+                    let header = file.header();
+                    let prev_end = files.last().map_or(0, |prev| prev.header().end_phy_offset);
+                    if header.end_timestamp > checkpoint_index_timestamp {
+                        Some(format!(
+                            "it ends at {} after the checkpoint's {checkpoint_index_timestamp}",
+                            header.end_timestamp
+                        ))
+                    } else if header.begin_phy_offset < prev_end {
+                        Some(format!(
+                            "it begins at offset {} before the previous file's end {prev_end}",
+                            header.begin_phy_offset
+                        ))
+                    } else if !file.entries_match_header()? {
+                        Some("its entries do not match its header".to_owned())
+                    } else {
+                        None
+                    }
+                }
+            };
+            match (why_not, opened) {
+                (None, Ok(file)) => files.push(Arc::new(file)),
+                (why_not, opened) => {
+                    let why_not = why_not.unwrap_or_default();
+                    tracing::info!(path = %path.display(), why_not, "destroying an index file after an abnormal exit");
+                    drop(opened);
+                    storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+                    destroyed += 1;
+                    keeping = false;
+                }
+            }
         }
         if destroyed > 0 {
             storage.sync_dir(&dir).map_err(|e| Error::io("sync dir", &dir, e))?;
@@ -506,6 +614,7 @@ impl IndexService {
             geometry,
             files: RwLock::new(files),
             writer: Mutex::new(()),
+            dir_durable: AtomicBool::new(false),
         })
     }
 
@@ -533,8 +642,22 @@ impl IndexService {
         }
         let uniq = uniq_key.filter(|key| !key.is_empty());
         let keys = keys.into_iter().flat_map(|keys| keys.split(' ')).filter(|key| !key.is_empty());
+        let keys: Vec<&str> = uniq.into_iter().chain(keys).collect();
+        if keys.is_empty() {
+            return Ok(None);
+        }
         let mut sealed = None;
-        for key in uniq.into_iter().chain(keys) {
+        // The index resumes after the newest file's last record, so a record's keys must not
+        // straddle a seal: if the new file were lost, the keys put there would never be
+        // indexed again. Seal first when the newest file cannot take them all. (A record
+        // with more keys than a whole file holds has to straddle.)
+        if let Some(newest) = self.newest()
+            && !newest.has_room_for(keys.len())
+            && newest.header().index_count > 1
+        {
+            sealed = Some(self.seal_and_roll(&newest)?.0);
+        }
+        for key in keys {
             let key_hash = topic_key_hash(topic, key);
             if let Some(end_timestamp) = self.put_key(key_hash, phy_offset, store_timestamp)? {
                 sealed = Some(end_timestamp);
@@ -668,18 +791,32 @@ impl IndexService {
         if newest.put_key(key_hash, phy_offset, store_timestamp)? {
             return Ok(None);
         }
-        // Full. Flush it before the checkpoint can point past it, then continue in a new file.
-        newest.flush()?;
-        let sealed = newest.header();
-        let next = self.roll(Some(&newest))?;
+        let (sealed, next) = self.seal_and_roll(&newest)?;
         let put = next.put_key(key_hash, phy_offset, store_timestamp)?;
         assert!(put, "a new index file refused its first entry");
-        Ok(Some(sealed.end_timestamp))
+        Ok(Some(sealed))
     }
 
-    /// Creates a new newest file continuing from `prev`.
+    /// Seals the newest file: flushes it before the checkpoint can point past it, then
+    /// continues in a new file. Returns the sealed file's end timestamp and the new file.
+    fn seal_and_roll(&self, newest: &IndexFile) -> Result<(i64, Arc<IndexFile>)> {
+        newest.flush()?;
+        let sealed = newest.header();
+        let next = self.roll(Some(newest))?;
+        Ok((sealed.end_timestamp, next))
+    }
+
+    /// Creates a new newest file continuing from `prev`, and makes its directory entry
+    /// durable: a file is created only once the previous one is sealed and flushed, which
+    /// load relies on, and a sealed file must not vanish while a newer one survives.
     fn roll(&self, prev: Option<&IndexFile>) -> Result<Arc<IndexFile>> {
-        self.storage.create_dir_all(&self.dir).map_err(|e| Error::io("mkdir", &self.dir, e))?;
+        if !self.dir_durable.load(Ordering::Acquire) {
+            self.storage.create_dir_all(&self.dir).map_err(|e| Error::io("mkdir", &self.dir, e))?;
+            if let Some(parent) = self.dir.parent() {
+                self.storage.sync_dir(parent).map_err(|e| Error::io("sync dir", parent, e))?;
+            }
+            self.dir_durable.store(true, Ordering::Release);
+        }
         let after = self.newest().map_or(i64::MIN, |file| file.name_ms.saturating_add(1));
         let name_ms = now_ms().max(after);
         let prev_header = prev.map(IndexFile::header);
@@ -690,6 +827,7 @@ impl IndexService {
             self.geometry,
             prev_header.as_ref(),
         )?;
+        self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         let file = Arc::new(file);
         self.files.write().push(file.clone());
         tracing::info!(path = %file.path().display(), "created index file");
@@ -1053,12 +1191,25 @@ mod tests {
         assert_eq!(second.begin_timestamp, T0 + 5_500);
         // Quirk (§9.3 step 5): the first entry's timeDiff is against the inherited begin.
         assert_eq!(files[1].read_entry(1).unwrap().time_diff_s, 3);
-        // A record with more keys than room rolls mid-record.
-        let sealed = index.build_index("T", Some("b c d e"), None, 4, T0 + 6_000).unwrap();
-        assert_eq!(sealed, Some(T0 + 6_000));
-        assert_eq!(index.files.read().len(), 3);
-        assert_eq!(query_all(&index, "e"), [4]);
+        // A record with more keys than the newest file has room for seals it first, so the
+        // record's keys never straddle two files: the second file keeps its one entry.
+        let sealed = index.build_index("T", Some("b c d"), None, 4, T0 + 6_000).unwrap();
+        assert_eq!(sealed, Some(T0 + 5_500));
+        let files = self::files(&index);
+        assert_eq!(files.len(), 3);
+        assert_eq!(files[1].header().index_count, 2);
+        assert_eq!(files[1].header().end_phy_offset, 3);
+        assert_eq!(files[2].header().index_count, 4);
+        assert_eq!(files[2].header().begin_phy_offset, 4);
+        assert_eq!(query_all(&index, "d"), [4]);
         assert_eq!(index.last_indexed_phy_offset(), Some(4));
+        // Only a record with more keys than a whole file holds has to straddle.
+        let sealed = index.build_index("T", Some("e f g h"), None, 5, T0 + 7_000).unwrap();
+        assert_eq!(sealed, Some(T0 + 7_000));
+        assert_eq!(index.files.read().len(), 5);
+        assert_eq!(query_all(&index, "e"), [5]);
+        assert_eq!(query_all(&index, "h"), [5]);
+        assert_eq!(index.last_indexed_phy_offset(), Some(5));
     }
 
     #[test]
@@ -1103,6 +1254,71 @@ mod tests {
         assert_eq!(index.build_index("T", Some("k2"), None, 1300, T0 + 13_000).unwrap(), None);
         index.build_index("T", Some("k2"), None, 1400, T0 + 14_000).unwrap();
         assert_eq!(index.last_indexed_phy_offset(), Some(1400));
+    }
+
+    #[test]
+    fn abnormal_exit_keeps_only_a_prefix_of_sealed_sane_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = service(dir.path(), 2, 4);
+        let written = fill(&index, 12, 2); // files end at 200, 500, 800, 1100 (newest)
+        index.flush().unwrap();
+        drop(index);
+        let names = || {
+            let mut names: Vec<_> = std::fs::read_dir(dir.path().join("index"))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(names().len(), 4);
+
+        // The newest file is never sealed: destroyed even though its end time ties the
+        // checkpoint's millisecond.
+        let index = reload(dir.path(), 2, 4, false, T0 + 11_000);
+        assert_eq!(index.files.read().len(), 3);
+        assert_eq!(index.last_indexed_phy_offset(), Some(800));
+        for key in ["k0", "k1"] {
+            assert_eq!(query_all(&index, key), expected(&written[..9], key));
+        }
+        // Re-dispatch rebuilds what the destroyed file held.
+        for i in 9..12 {
+            index
+                .build_index("T", Some(&format!("k{}", i % 2)), None, i * 100, T0 + i * 1000)
+                .unwrap();
+        }
+        for key in ["k0", "k1"] {
+            assert_eq!(query_all(&index, key), expected(&written, key));
+        }
+        index.flush().unwrap();
+        drop(index);
+
+        // A sealed file past the checkpoint goes, and so does every later one.
+        let index = reload(dir.path(), 2, 4, false, T0 + 5_000);
+        assert_eq!(index.files.read().len(), 2);
+        assert_eq!(index.last_indexed_phy_offset(), Some(500));
+        drop(index);
+
+        // An insane header: an error after a normal exit; after an abnormal one, that file
+        // and every later one are destroyed.
+        let mut bytes = std::fs::read(&names()[1]).unwrap();
+        bytes[INDEX_COUNT_POS..HEADER_LEN].copy_from_slice(&(-5i32).to_be_bytes());
+        std::fs::write(&names()[1], bytes).unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
+        let err = IndexService::load(storage, dir.path().join("index"), 2, 4, true, 0);
+        assert!(matches!(err, Err(Error::Corrupt { .. })), "{err:?}");
+        let index = reload(dir.path(), 2, 4, false, i64::MAX);
+        assert_eq!(index.files.read().len(), 1);
+        assert_eq!(index.last_indexed_phy_offset(), Some(200));
+        assert_eq!(names().len(), 1);
+        drop(index);
+
+        // A newest file whose header never reached the disk (all zero) is destroyed too,
+        // and with nothing kept the index starts over.
+        std::fs::write(&names()[0], vec![0u8; 40 + 2 * 4 + 4 * 20]).unwrap();
+        let index = reload(dir.path(), 2, 4, false, i64::MAX);
+        assert_eq!(index.files.read().len(), 0);
+        assert_eq!(index.last_indexed_phy_offset(), None);
     }
 
     #[test]
@@ -1206,7 +1422,18 @@ mod tests {
                 }
                 std::fs::write(&path, bytes).unwrap();
             }
-            let index = reload(dir.path(), 4, 32, true, 0);
+            // An insane header is an error after a normal exit; after an abnormal one, that
+            // file and every later one are destroyed.
+            let storage: Arc<dyn Storage> = Arc::new(FsStorage);
+            let index = match IndexService::load(storage, dir.path().join("index"), 4, 32, true, 0)
+            {
+                Ok(index) => index,
+                Err(Error::Corrupt { reason, .. }) if seed <= 5 => {
+                    assert!(reason.contains("not sane"), "{reason}");
+                    reload(dir.path(), 4, 32, false, i64::MAX)
+                }
+                Err(err) => panic!("seed {seed}: {err}"),
+            };
             for key in ["k0", "k1", "k2", "k3", "k4", "other"] {
                 for (begin, end) in [(0, i64::MAX), (T0, T0 + 10_000), (i64::MIN, 0)] {
                     let found = index.query("T", key, 64, begin, end).unwrap();

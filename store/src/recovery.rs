@@ -8,7 +8,7 @@
 //! (idempotent), and cut the CommitLog at the first invalid record; then cut ConsumeQueues
 //! and IndexFiles that point past the cut.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,6 +42,8 @@ type Queues = HashMap<String, HashMap<i32, Arc<ConsumeQueue>>>;
 pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inner> {
     let root = config.store_path_root_dir.clone();
     storage.create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+    // The root's own entry (and its parent's) may never have been synced by whoever made it.
+    crate::file_queue::sync_dir_chain(&*storage, &root)?;
     let dir_lock = lock_dir(&*storage, &root)?;
     let abort = root.join(ABORT_FILE);
     let mode = if storage.exists(&abort) { RecoveryMode::Abnormal } else { RecoveryMode::Normal };
@@ -163,8 +165,21 @@ fn recover_commit_log(
     let cq_size = config.consume_queue_file_size();
     let delays = config.delay_levels_ms()?;
     let mut last_timestamp = 0;
+    // After a crash, units written since the last ConsumeQueue flush may be torn or garbage:
+    // each queue met in the scan is cut back to its first re-dispatched offset and rebuilt.
+    let mut rebuilt: HashSet<(String, i32)> = HashSet::new();
     let scan = commit_log.scan(from, u64::MAX, config.check_crc_on_recover, |found| {
         last_timestamp = found.record.store_timestamp;
+        let rec = &found.record;
+        if mode == RecoveryMode::Abnormal
+            && dispatches(rec.sysflag)
+            && !rebuilt.contains(&(rec.topic.to_owned(), rec.queue_id))
+        {
+            rebuilt.insert((rec.topic.to_owned(), rec.queue_id));
+            if let Some(cq) = queues.get(rec.topic).and_then(|m| m.get(&rec.queue_id)) {
+                cq.truncate_to_offset(rec.queue_offset)?;
+            }
+        }
         dispatch_recovered(storage, queues, &cq_root, cq_size, &delays, found)
     })?;
     let end = scan.valid_end;
@@ -173,15 +188,74 @@ fn recover_commit_log(
     {
         tracing::warn!(reason, "recovery cut the commit log after its last valid record");
     }
-    commit_log.files().truncate_to(end)?;
+    commit_log.files().truncate_to(end, false)?;
     commit_log.set_last_store_timestamp(last_timestamp);
     for cq in queues.values().flat_map(|m| m.values()) {
         if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
             cq.truncate_dirty(end as i64)?;
         }
+        if mode == RecoveryMode::Abnormal {
+            cut_invalid_tail(cq, commit_log)?;
+        }
     }
     index.truncate_after(end as i64)?;
+    if mode == RecoveryMode::Abnormal {
+        // The page cache of the crashed process may still hold recovered bytes that never
+        // reached the disk: make everything durable before trusting it as flushed.
+        commit_log.files().flush_all()?;
+        for cq in queues.values().flat_map(|m| m.values()) {
+            cq.flush_all()?;
+        }
+    }
     Ok(())
+}
+
+/// Cuts trailing units that do not point at a record of their own queue and offset (torn or
+/// garbage units of a queue with no record left in the re-dispatched range).
+fn cut_invalid_tail(cq: &ConsumeQueue, commit_log: &CommitLog) -> Result<()> {
+    let floor = cq.min_offset();
+    let mut max = cq.max_offset();
+    while max > floor {
+        let Some(unit) = cq.unit(max - 1)? else { break };
+        // A unit below the CommitLog's minimum points at expired data, not at damage.
+        let expired = unit.phy_offset >= 0 && (unit.phy_offset as u64) < commit_log.min_offset();
+        if unit.is_blank() || expired || unit_matches_record(cq, commit_log, max - 1, &unit)? {
+            break;
+        }
+        max -= 1;
+    }
+    if max < cq.max_offset() {
+        tracing::warn!(
+            topic = cq.topic(),
+            queue_id = cq.queue_id(),
+            from = max,
+            to = cq.max_offset(),
+            "recovery cut consume queue units that point at no matching record"
+        );
+        cq.truncate_to_offset(max)?;
+    }
+    Ok(())
+}
+
+fn unit_matches_record(
+    cq: &ConsumeQueue,
+    commit_log: &CommitLog,
+    queue_offset: i64,
+    unit: &CqUnit,
+) -> Result<bool> {
+    let (Ok(phy), Ok(size)) = (u64::try_from(unit.phy_offset), usize::try_from(unit.size)) else {
+        return Ok(false);
+    };
+    let Some(bytes) = commit_log.view(phy, size)? else { return Ok(false) };
+    Ok(match record::check_record(&bytes, false) {
+        Ok(RecordCheck::Message(rec)) => {
+            rec.encoded_len() == size
+                && rec.queue_offset == queue_offset
+                && rec.queue_id == cq.queue_id()
+                && rec.topic == cq.topic()
+        }
+        _ => false,
+    })
 }
 
 /// The newest segment whose first record is valid, was stored, and is no newer than `safe`.

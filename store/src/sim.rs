@@ -32,7 +32,12 @@
 //! name of the thread that issued it ([`SimStorage::record_journal`]), and a gate that parks
 //! the store's background threads (names starting with `ferromq-`) while the test drives a
 //! call ([`SimStorage::hold_background`]), so that every run issues the same operations in
-//! the same order.
+//! the same order. With that, one run can also capture the post-reboot disk of many crash
+//! points ([`SimStorage::capture_before_ops`]): the disk just before operation `n` is the
+//! disk a run cut at `n` leaves behind.
+//!
+//! Injected errors for poison and disk-full tests: [`SimStorage::fail_sync_at`] (`EIO`),
+//! [`SimStorage::fail_create_with_enospc_at`] and [`SimStorage::set_capacity_bytes`].
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,7 +66,9 @@ const DEFAULT_CAPACITY_BYTES: u64 = 1 << 40;
 /// directory entries in [`SimStorage::after_power_cut`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PowerCut {
+    /// The failing operation, 1-based.
     pub at_op: u64,
+    /// Seed of the post-reboot fates.
     pub seed: u64,
 }
 
@@ -104,14 +111,20 @@ impl CutFates {
     }
 }
 
-/// A counted operation.
+/// A counted operation: the `Storage` and `SegmentFile` calls that change the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum OpKind {
+    /// `SegmentFile::write_at`.
     Write,
+    /// `SegmentFile::sync_range`.
     SyncRange,
+    /// `Storage::create_segment`.
     CreateSegment,
+    /// `Storage::remove_file`.
     RemoveFile,
+    /// `Storage::sync_dir`.
     SyncDir,
+    /// `Storage::create_marker`.
     CreateMarker,
 }
 
@@ -120,7 +133,9 @@ pub enum OpKind {
 pub struct OpRecord {
     /// 1-based number of the operation (the value `PowerCut::at_op` would name).
     pub seq: u64,
+    /// What it was.
     pub kind: OpKind,
+    /// The file or directory it was on.
     pub path: PathBuf,
     /// Byte position (writes, syncs) or 0.
     pub pos: u64,
@@ -407,6 +422,7 @@ impl SimStorage {
         self.cut_power(&mut state);
     }
 
+    /// Whether the power is cut (every operation fails).
     pub fn is_powered_off(&self) -> bool {
         self.shared.powered_off.load(Ordering::Acquire)
     }
@@ -432,9 +448,9 @@ impl SimStorage {
     }
 
     /// While held, operations that change the disk (counted ones, and creating or removing
-    /// directories) from the store's background threads wait (until
-    /// released or the power is cut). A harness holds the gate while it drives a store call
-    /// and releases it to let background work run at a point of its choosing.
+    /// directories) from the store's background threads wait until released or the power is
+    /// cut. A harness holds the gate while it drives a store call and releases it to let
+    /// background work run at a point of its choosing.
     ///
     /// The store must not wait for a background thread that is parked here; that is, the
     /// harness must let background work finish before the next call that could wait for it.

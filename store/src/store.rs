@@ -383,6 +383,9 @@ impl MessageStore {
         if let Some(status) = inner.check_message(message.topic, message.body.len()) {
             return Ok(PutResult::rejected(status, inner.config.store_host));
         }
+        if !crate::commit_log::is_well_formed_properties(message.properties) {
+            return Ok(PutResult::rejected(PutStatus::MessageIllegal, inner.config.store_host));
+        }
         if message.properties.len() > PROPERTIES_MAX {
             return Ok(PutResult::rejected(
                 PutStatus::PropertiesSizeExceeded,
@@ -468,7 +471,9 @@ impl MessageStore {
                 if let Some(status) = inner.check_message(template.topic, item.body.len()) {
                     return Ok(PutResult::rejected(status, host));
                 }
-                if delay_level(item.properties, template.sysflag, inner.max_delay_level()) > 0 {
+                if !crate::commit_log::is_well_formed_properties(item.properties)
+                    || delay_level(item.properties, template.sysflag, inner.max_delay_level()) > 0
+                {
                     return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
                 }
                 let message = PutMessage {
@@ -828,7 +833,7 @@ impl Inner {
         }
         let retry_or_dlq = topic.starts_with("%RETRY%") || topic.starts_with("%DLQ%");
         let topic_max = if retry_or_dlq { 255 } else { 127 };
-        if topic.is_empty() || topic.len() > topic_max {
+        if topic.len() > topic_max || !crate::commit_log::is_valid_topic(topic) {
             return Some(PutStatus::MessageIllegal);
         }
         if body_len > self.config.max_message_size as usize {
@@ -1022,10 +1027,16 @@ impl Inner {
             // Lead: flush everything written so far (every waiting put's record included),
             // then wake all waiters at once.
             *flushing = true;
+            let before = self.commit_log.flushed_offset();
             let flushed = MutexGuard::unlocked(&mut flushing, || self.flush_commit_log());
             *flushing = false;
             self.group_commit_done.notify_all();
             flushed?;
+            let after = self.commit_log.flushed_offset();
+            if after < end && after == before {
+                // A flush that cannot advance must not spin: report the timeout.
+                return Ok(PutStatus::FlushDiskTimeout);
+            }
         }
     }
 
