@@ -99,7 +99,7 @@ impl Checkpoint {
     pub(crate) fn min_timestamp(&self) -> i64 {
         let physic = self.physic_msg_timestamp.load(Ordering::Acquire);
         let logics = self.logics_msg_timestamp.load(Ordering::Acquire);
-        (physic.min(logics) - RECOVERY_MARGIN_MS).max(0)
+        physic.min(logics).saturating_sub(RECOVERY_MARGIN_MS).max(0)
     }
 }
 
@@ -128,6 +128,15 @@ mod tests {
 
         let checkpoint = Checkpoint::open(&FsStorage, &path).unwrap();
         assert_eq!(checkpoint.min_timestamp(), 1_700_000_002_000);
+    }
+
+    #[test]
+    fn extreme_timestamps_do_not_overflow() {
+        // Found by the `checkpoint` fuzz target: a garbage timestamp near i64::MIN.
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint::open(&FsStorage, &dir.path().join("checkpoint")).unwrap();
+        checkpoint.physic_msg_timestamp.store(i64::MIN, Ordering::Release);
+        assert_eq!(checkpoint.min_timestamp(), 0);
     }
 
     #[test]

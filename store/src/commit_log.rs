@@ -324,7 +324,19 @@ impl CommitLog {
                         on_record(&ScannedRecord { phy_offset, size, record: rec })?;
                         pos += size as usize;
                     }
-                    Ok(RecordCheck::Blank { .. }) => {
+                    Ok(RecordCheck::Blank { size }) => {
+                        let blank_at = segment.from_offset + pos as u64;
+                        let fills_segment = blank_at + size as u64 == segment.end_offset();
+                        if !fills_segment {
+                            // A BLANK must close its segment exactly.
+                            let reason = Some({
+                                format!(
+                                    "BLANK at {blank_at} in {} of {size} bytes does not end its segment",
+                                    path.display()
+                                )
+                            });
+                            return Ok(ScanEnd { valid_end: blank_at, stop_reason: reason });
+                        }
                         at = segment.end_offset();
                         break;
                     }

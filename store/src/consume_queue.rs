@@ -74,7 +74,7 @@ impl CqUnit {
 
     /// Physical end offset of the record.
     pub(crate) fn phy_end(&self) -> i64 {
-        self.phy_offset + i64::from(self.size)
+        self.phy_offset.saturating_add(i64::from(self.size))
     }
 }
 
@@ -174,9 +174,16 @@ impl ConsumeQueue {
     /// record is already covered, or whose slot is already written, is skipped. Only the
     /// store's writer calls this.
     pub(crate) fn put_unit(&self, queue_offset: i64, unit: CqUnit) -> Result<()> {
-        assert!(queue_offset >= 0, "negative queue offset {queue_offset}");
         assert!(unit.is_valid() && !unit.is_blank(), "bad unit {unit:?}");
-        let expect = queue_offset as u64 * CQ_UNIT_SIZE_BYTES;
+        // Queue offsets come from records on disk, which the body CRC does not cover.
+        let Some(expect) =
+            u64::try_from(queue_offset).ok().and_then(|q| q.checked_mul(CQ_UNIT_SIZE_BYTES))
+        else {
+            return Err(Error::corrupt(
+                self.files.dir(),
+                format!("record at {} has queue offset {queue_offset}", unit.phy_offset),
+            ));
+        };
         let mut end = self.files.write_end();
         if expect < end {
             // Re-dispatch during recovery: the same unit is already there (idempotent); a
@@ -203,6 +210,14 @@ impl ConsumeQueue {
             self.files.set_write_end(from);
             self.fill_blanks(from, expect)?;
             self.min_logic_offset.store(expect, Ordering::Release);
+        } else if expect > end && expect - end > self.files.file_size() {
+            // RocketMQ logs "logic queue order maybe wrong" here; filling a gap this large
+            // would allocate files for nothing, so the unit is left out instead.
+            tracing::warn!(
+                topic = %self.topic, queue_id = self.queue_id, expected = expect, end,
+                "record's queue offset is far past the consume queue's end; not indexed"
+            );
+            return Ok(());
         } else if expect > end {
             tracing::warn!(
                 topic = %self.topic, queue_id = self.queue_id, expected = expect, end,
@@ -427,6 +442,21 @@ mod tests {
         let expected = [0, 0, 0, 0, 0, 0, 4, 0xd2, 0, 0, 0, 0x73, 0, 0, 0, 0, 0, 0x27, 0xa8, 0x07];
         assert_eq!(unit.encode(), expected);
         assert_eq!(CqUnit::decode(&expected), unit);
+    }
+
+    #[test]
+    fn hostile_units_and_offsets_are_errors_not_panics() {
+        // Found by the `consume_queue_unit` and `segment_recovery` fuzz targets.
+        let unit = CqUnit { phy_offset: i64::MAX, size: 1, tags_code: 0 };
+        assert_eq!(unit.phy_end(), i64::MAX);
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        assert!(cq.put_unit(-1, CqUnit { phy_offset: 0, size: 10, tags_code: 0 }).is_err());
+        assert!(cq.put_unit(i64::MAX, CqUnit { phy_offset: 0, size: 10, tags_code: 0 }).is_err());
+        cq.put_unit(0, CqUnit { phy_offset: 0, size: 10, tags_code: 0 }).unwrap();
+        // A queue offset far past the end is left out rather than filled with blanks.
+        cq.put_unit(50_000_000, CqUnit { phy_offset: 10, size: 10, tags_code: 0 }).unwrap();
+        assert_eq!(cq.max_offset(), 1);
     }
 
     #[test]

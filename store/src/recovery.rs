@@ -165,8 +165,9 @@ fn recover_commit_log(
     let cq_size = config.consume_queue_file_size();
     let delays = config.delay_levels_ms()?;
     let mut last_timestamp = 0;
-    // After a crash, units written since the last ConsumeQueue flush may be torn or garbage:
-    // each queue met in the scan is cut back to its first re-dispatched offset and rebuilt.
+    // After a crash, each queue met in the scan is cut back to its first re-dispatched offset
+    // and rebuilt from the CommitLog: units written since the last ConsumeQueue flush may be
+    // torn or garbage.
     let mut rebuilt: HashSet<(String, i32)> = HashSet::new();
     let scan = commit_log.scan(from, u64::MAX, config.check_crc_on_recover, |found| {
         last_timestamp = found.record.store_timestamp;
@@ -194,9 +195,9 @@ fn recover_commit_log(
         if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
             cq.truncate_dirty(end as i64)?;
         }
-        if mode == RecoveryMode::Abnormal {
-            cut_invalid_tail(cq, commit_log)?;
-        }
+        // Cheap when the tail is sound (one record check per queue), and it catches units
+        // that point into data recovery just cut or found damaged.
+        cut_invalid_tail(cq, commit_log)?;
     }
     index.truncate_after(end as i64)?;
     if mode == RecoveryMode::Abnormal {
@@ -306,6 +307,14 @@ fn is_clean_end(commit_log: &CommitLog, end: u64) -> Result<bool> {
 pub(crate) fn unit_of(found: &ScannedRecord<'_>, delays_ms: &[u64]) -> Option<(i64, CqUnit)> {
     let rec = &found.record;
     if !dispatches(rec.sysflag) {
+        return None;
+    }
+    if rec.queue_offset < 0 {
+        tracing::warn!(
+            phy_offset = found.phy_offset,
+            rec.queue_offset,
+            "record has a negative queue offset; not dispatched"
+        );
         return None;
     }
     let tags_code = if rec.topic == SCHEDULE_TOPIC {

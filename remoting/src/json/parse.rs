@@ -167,9 +167,13 @@ impl Parser<'_> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
+        let int_start = self.pos;
         if self.digits() == 0 {
             return Err(self.error("expected digits in a number"));
         }
+        // Lenient like fastjson (`01` reads as 1), but the kept text must be valid JSON when
+        // written back, so leading zeros are dropped from it.
+        let zeros = self.input[int_start..self.pos - 1].iter().take_while(|&&b| b == b'0').count();
         if self.peek() == Some(b'.') {
             self.pos += 1;
             if self.digits() == 0 {
@@ -185,7 +189,8 @@ impl Parser<'_> {
                 return Err(self.error("expected digits in an exponent"));
             }
         }
-        let text = String::from_utf8_lossy(&self.input[start..self.pos]).into_owned();
+        let mut text = String::from_utf8_lossy(&self.input[start..int_start]).into_owned();
+        text.push_str(&String::from_utf8_lossy(&self.input[int_start + zeros..self.pos]));
         Ok(Number::from_text(text))
     }
 
@@ -296,6 +301,17 @@ mod tests {
 
     fn obj(value: &Value) -> &Object {
         value.as_object().unwrap()
+    }
+
+    #[test]
+    fn leading_zeros_are_read_leniently_and_written_as_valid_json() {
+        // Found by the `remoting_json` fuzz target: `01` used to be written back verbatim.
+        for (input, written) in
+            [(&b"01"[..], &b"1"[..]), (b"-007", b"-7"), (b"00.5", b"0.5"), (b"0", b"0")]
+        {
+            let value = parse(input).unwrap();
+            assert_eq!(crate::json::to_vec(&value, crate::json::JsonStyle::Standard), written);
+        }
     }
 
     #[test]
