@@ -249,8 +249,9 @@ fn hex_value(digit: u8) -> Option<u8> {
 }
 
 /// (year, month 1..=12, day 1..=31) of a day count since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+/// `civil_from_days`), proleptic Gregorian. Shared by everything that names files or prints
+/// times without a time-zone database.
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let day_of_era = z.rem_euclid(146_097);

@@ -887,7 +887,7 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// Formats Unix ms as `yyyyMMddHHmmssSSS` (UTC; RocketMQ uses local time).
 fn file_name(unix_ms: i64) -> String {
     let (days, ms_of_day) = (unix_ms.div_euclid(MS_PER_DAY), unix_ms.rem_euclid(MS_PER_DAY));
-    let (year, month, day) = civil_from_days(days);
+    let (year, month, day) = ferromq_message::msg_id::civil_from_days(days);
     let (hour, minute) = (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60);
     let (second, milli) = (ms_of_day / 1000 % 60, ms_of_day % 1000);
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}{milli:03}")
@@ -917,22 +917,7 @@ fn parse_file_name(name: &str) -> Option<i64> {
     (file_name(ms) == name).then_some(ms)
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// (year, month, day) → days since 1970-01-01, the inverse of [`civil_from_days`].
+/// (year, month, day) → days since 1970-01-01, the inverse of `ferromq_message::msg_id::civil_from_days`.
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
