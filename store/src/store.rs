@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ferromq_message::properties::{find_property, parse_properties};
+use ferromq_message::properties::{find_property, iter_properties, parse_properties};
 use ferromq_message::record::{self, MessageVersion, RecordRef};
 use ferromq_message::{batch, hash, msg_id, property, sysflag};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
@@ -392,7 +392,8 @@ impl MessageStore {
                 inner.config.store_host,
             ));
         }
-        let delay_level = delay_level(message.properties, message.sysflag, inner.max_delay_level());
+        let picked = PutProperties::scan(message.properties);
+        let delay_level = picked.delay_level(message.sysflag, inner.max_delay_level());
         if delay_level > 0 {
             return self.put_delayed(message, delay_level);
         }
@@ -404,6 +405,7 @@ impl MessageStore {
                 message.topic,
                 message.queue_id,
                 message.properties,
+                &picked,
                 &mut buf,
             ) {
                 Ok(pending) => pending,
@@ -430,11 +432,12 @@ impl MessageStore {
         }
         let queue_id = level as i32 - 1;
         let mut buf = Vec::new();
-        let mut pending = match inner.encode(message, SCHEDULE_TOPIC, queue_id, &encoded, &mut buf)
-        {
-            Ok(pending) => pending,
-            Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
-        };
+        let picked = PutProperties::scan(&encoded);
+        let mut pending =
+            match inner.encode(message, SCHEDULE_TOPIC, queue_id, &encoded, &picked, &mut buf) {
+                Ok(pending) => pending,
+                Err(status) => return Ok(PutResult::rejected(status, inner.config.store_host)),
+            };
         pending.delay_level = level;
         inner.append(SCHEDULE_TOPIC, queue_id, &mut buf, &[pending], false)
     }
@@ -471,8 +474,9 @@ impl MessageStore {
                 if let Some(status) = inner.check_message(template.topic, item.body.len()) {
                     return Ok(PutResult::rejected(status, host));
                 }
+                let picked = PutProperties::scan(item.properties);
                 if !crate::commit_log::is_well_formed_properties(item.properties)
-                    || delay_level(item.properties, template.sysflag, inner.max_delay_level()) > 0
+                    || picked.delay_level(template.sysflag, inner.max_delay_level()) > 0
                 {
                     return Ok(PutResult::rejected(PutStatus::MessageIllegal, host));
                 }
@@ -487,6 +491,7 @@ impl MessageStore {
                     template.topic,
                     template.queue_id,
                     item.properties,
+                    &picked,
                     &mut buf,
                 ) {
                     Ok(pending) => pendings.push(pending),
@@ -850,6 +855,7 @@ impl Inner {
         topic: &str,
         queue_id: i32,
         properties: &[u8],
+        picked: &PutProperties,
         buf: &mut Vec<u8>,
     ) -> std::result::Result<Pending, PutStatus> {
         let rec = RecordRef {
@@ -880,11 +886,7 @@ impl Inner {
             return Err(PutStatus::MessageIllegal);
         }
         let sysflag = read_i32(buf, start + record::SYSFLAG_POS);
-        let wait = match find_property(properties, property::WAIT) {
-            None => true,
-            Some(value) => value.eq_ignore_ascii_case(b"true"),
-        };
-        let tags_code = tags_code_of(properties);
+        let (tags_code, wait) = (picked.tags_code, picked.wait);
         Ok(Pending { start, len, sysflag, tags_code, delay_level: 0, wait })
     }
 
@@ -1235,16 +1237,48 @@ pub(crate) fn tags_code_of(properties: &[u8]) -> i64 {
     }
 }
 
-/// The `DELAY` level of a message that may be delayed (NOT/COMMIT types), clamped to the
-/// highest level; 0 when not delayed.
-fn delay_level(properties: &[u8], flag: i32, max_level: u32) -> u32 {
-    if !dispatches(flag) {
-        return 0;
+/// The properties a put needs, picked in one pass over the encoded bytes (the last
+/// occurrence of a name wins, as in `find_property`).
+#[derive(Debug, Clone, Copy)]
+struct PutProperties<'a> {
+    tags_code: i64,
+    delay: Option<&'a [u8]>,
+    /// `WAIT` absent or `true`: a sync-flush put waits for the flush.
+    wait: bool,
+}
+
+impl<'a> PutProperties<'a> {
+    fn scan(properties: &'a [u8]) -> Self {
+        let (mut tags, mut delay, mut wait) = (None, None, None);
+        for (name, value) in iter_properties(properties) {
+            if name == property::TAGS.as_bytes() {
+                tags = Some(value);
+            } else if name == property::DELAY.as_bytes() {
+                delay = Some(value);
+            } else if name == property::WAIT.as_bytes() {
+                wait = Some(value);
+            }
+        }
+        PutProperties {
+            tags_code: tags
+                .filter(|t| !t.is_empty())
+                .map_or(0, |t| i64::from(hash::java_bytes_hash(t))),
+            delay,
+            wait: wait.is_none_or(|value| value.eq_ignore_ascii_case(b"true")),
+        }
     }
-    find_property(properties, property::DELAY)
-        .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok())
-        .filter(|&level| level > 0)
-        .map_or(0, |level| level.min(i64::from(max_level)) as u32)
+
+    /// The `DELAY` level of a message that may be delayed (NOT/COMMIT types), clamped to the
+    /// highest level; 0 when not delayed.
+    fn delay_level(&self, flag: i32, max_level: u32) -> u32 {
+        if !dispatches(flag) {
+            return 0;
+        }
+        self.delay
+            .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok())
+            .filter(|&level| level > 0)
+            .map_or(0, |level| level.min(i64::from(max_level)) as u32)
+    }
 }
 
 fn patch_i64(record: &mut [u8], pos: usize, value: i64) {
