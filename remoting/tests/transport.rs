@@ -231,6 +231,7 @@ async fn connect_failure_is_a_clear_error() {
 }
 
 /// Each class of malformed input, sent raw on its own connection.
+#[expect(clippy::unwrap_used, reason = "test input")]
 fn malformed_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let mut valid = BytesMut::new();
     echo("x").encode(&mut valid).unwrap();
