@@ -1,3 +1,99 @@
-//! The ferromq broker: RocketMQ remoting processors in front of the `ferromq-store` engine.
+//! The ferromq broker: RocketMQ's remoting processors in front of the embeddable store.
 //!
-//! Not built yet: see issue 7 and `../shared/spec/broker.md`.
+//! A thin async shell (`shared/spec/broker.md`): requests arrive through the remoting
+//! transport, are checked and routed by [`broker::BrokerHandler`], and end as calls into
+//! [`ferromq_store::MessageStore`]. Blocking store work runs off the runtime's workers
+//! (puts under sync flush, reads that may fault pages in); pull responses are written from
+//! the store's mapped segments without copying message bytes.
+//!
+//! Map of the crate:
+//! - [`config`]: `broker.conf` keys, Java properties syntax.
+//! - [`broker`]: shared state and request routing.
+//! - [`send`], [`pull`], [`consumer`], [`admin`]: processors by request family.
+//! - [`hold`]: long polling; [`filter`]: tag filtering.
+//! - [`metadata`], [`persist`]: topics, groups, offsets and their JSON files.
+//! - [`clients`]: producers, consumers, queue locks.
+//! - [`register`]: name-server registration; [`schedule`]: delayed delivery.
+
+pub mod admin;
+pub mod broker;
+pub mod clients;
+pub mod config;
+pub mod consumer;
+pub mod filter;
+pub mod hold;
+pub mod metadata;
+pub mod persist;
+pub mod pull;
+pub mod register;
+pub mod schedule;
+pub mod send;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ferromq_remoting::transport::{TransportConfig, serve};
+use tokio::net::TcpListener;
+
+pub use broker::{Broker, BrokerHandler, StartError};
+pub use config::{BrokerConfig, BrokerRole, ConfigError};
+
+/// Serves `listener` with an opened broker until `shutdown` resolves, then drains
+/// connections, unregisters from the name servers, persists offsets and closes the store
+/// (removing its abort file).
+///
+/// # Errors
+///
+/// The store fails to close cleanly.
+pub async fn run(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ferromq_store::Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let schedule = if broker.config.is_master() {
+        match schedule::start(broker.clone(), stop.clone()) {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the delayed-delivery thread");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let housekeeping = tokio::spawn(broker.clone().housekeeping());
+    let registration = tokio::spawn(register::registration_loop(broker.clone()));
+    tracing::info!(
+        addr = %broker.config.broker_addr(),
+        name = %broker.config.broker_name,
+        cluster = %broker.config.broker_cluster_name,
+        "broker serving"
+    );
+    let handler = Arc::new(BrokerHandler(broker.clone()));
+    serve(listener, handler, TransportConfig::default(), shutdown).await;
+    registration.abort();
+    housekeeping.abort();
+    register::unregister_all(&broker).await;
+    stop.store(true, Ordering::Relaxed);
+    if let Some(schedule) = schedule
+        && schedule.join().is_err()
+    {
+        tracing::error!("delayed-delivery thread panicked");
+    }
+    broker.persist_offsets().await;
+    broker.outbound.close_all();
+    // Every task holding the broker is gone; the store closes once the last reference drops.
+    let store = match Arc::try_unwrap(broker) {
+        Ok(broker) => broker.store,
+        Err(broker) => {
+            tracing::warn!("broker still referenced at shutdown; flushing the store");
+            return broker.store.flush();
+        }
+    };
+    match Arc::try_unwrap(store) {
+        Ok(store) => store.close(),
+        Err(store) => store.flush(),
+    }
+}

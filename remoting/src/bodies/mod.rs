@@ -6,6 +6,7 @@
 //! Java field default, and binds values as fastjson does (numbers from numeric strings,
 //! booleans from `1`/`0`, enums from names or ordinals).
 
+mod groups;
 mod heartbeat;
 mod lists;
 mod lock;
@@ -13,6 +14,7 @@ mod offsets;
 mod register;
 mod route;
 
+pub use groups::{SubscriptionGroupConfig, SubscriptionGroupWrapper};
 pub use heartbeat::{
     ConsumeFromWhere, ConsumeType, ConsumerData, HeartbeatData, MessageModel, ProducerData,
     SubscriptionData,

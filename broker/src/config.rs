@@ -1,0 +1,518 @@
+//! `BrokerConfig`: the broker's settings under RocketMQ's `broker.conf` keys
+//! (`shared/spec/broker.md` §1), loaded from a Java properties file.
+//!
+//! Unlike Java, which silently keeps the default when a value does not parse, a bad value
+//! is a start-up error naming the key, and an unknown key is logged as a warning.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferromq_store::{FlushMode, StoreConfig};
+
+/// A configuration problem, found at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value does not parse or is out of range.
+    #[error("broker config key `{key}`: {value:?} is not valid: expected {expected}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is accepted.
+        expected: &'static str,
+    },
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store rejects the resulting settings.
+    #[error("store settings: {0}")]
+    Store(#[from] ferromq_store::Error),
+}
+
+/// `brokerRole`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BrokerRole {
+    /// `ASYNC_MASTER`: replies after the local put.
+    #[default]
+    AsyncMaster,
+    /// `SYNC_MASTER`: waits for a slave's acknowledgement.
+    SyncMaster,
+    /// `SLAVE`: refuses writes, replicates from the master.
+    Slave,
+}
+
+impl BrokerRole {
+    /// The `broker.conf` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerRole::AsyncMaster => "ASYNC_MASTER",
+            BrokerRole::SyncMaster => "SYNC_MASTER",
+            BrokerRole::Slave => "SLAVE",
+        }
+    }
+}
+
+/// Everything a broker is told, with RocketMQ's defaults.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BrokerConfig {
+    /// `brokerClusterName` (`DefaultCluster`).
+    pub broker_cluster_name: String,
+    /// `brokerName` (the host name in Java; `broker-a` here when unknown).
+    pub broker_name: String,
+    /// `brokerId`: 0 master, ≥ 1 slave.
+    pub broker_id: i64,
+    /// `brokerIP1`: the address clients are given and the store host of records.
+    pub broker_ip1: IpAddr,
+    /// `brokerIP2`: the address published for HA.
+    pub broker_ip2: IpAddr,
+    /// `namesrvAddr`: `;`-separated `host:port` list; empty = no registration.
+    pub namesrv_addr: Vec<String>,
+    /// `listenPort` (10911).
+    pub listen_port: u16,
+    /// `haListenPort` (`listenPort + 1` when 0).
+    pub ha_listen_port: u16,
+    /// `brokerRole`.
+    pub broker_role: BrokerRole,
+    /// `brokerPermission` (6 = read + write).
+    pub broker_permission: i32,
+    /// `defaultTopicQueueNums` (8): TBW102's queue count.
+    pub default_topic_queue_nums: i32,
+    /// `autoCreateTopicEnable` (true).
+    pub auto_create_topic_enable: bool,
+    /// `clusterTopicEnable` (true).
+    pub cluster_topic_enable: bool,
+    /// `brokerTopicEnable` (true).
+    pub broker_topic_enable: bool,
+    /// `autoCreateSubscriptionGroup` (true).
+    pub auto_create_subscription_group: bool,
+    /// `regionId` (`DefaultRegion`), echoed in send responses.
+    pub region_id: String,
+    /// `traceOn` (true), echoed in send responses.
+    pub trace_on: bool,
+    /// `longPollingEnable` (true).
+    pub long_polling_enable: bool,
+    /// `shortPollingTimeMills` (1000 ms).
+    pub short_polling_time: Duration,
+    /// `notifyConsumerIdsChangedEnable` (true).
+    pub notify_consumer_ids_changed_enable: bool,
+    /// `flushConsumerOffsetInterval` (5000 ms).
+    pub flush_consumer_offset_interval: Duration,
+    /// `registerNameServerPeriod` (30000 ms, clamped to 10–60 s).
+    pub register_name_server_period: Duration,
+    /// `registerBrokerTimeoutMills` (24000 ms).
+    pub register_broker_timeout: Duration,
+    /// `channelExpiredTimeout` (120000 ms): clients silent this long are dropped.
+    pub channel_expired_timeout: Duration,
+    /// `slaveReadEnable` (false).
+    pub slave_read_enable: bool,
+    /// `sendThreadPoolQueueCapacity` (10000): puts waiting for the store beyond this are
+    /// answered `SYSTEM_BUSY`.
+    pub send_thread_pool_queue_capacity: usize,
+    /// `maxReconsumeTimes` default of groups is in the group config; this is the
+    /// `defaultQueryMaxNum` (32) used by unique-key queries.
+    pub default_query_max_num: i32,
+    /// The store's settings (`storePathRootDir`, `flushDiskType`, `fileReservedTime`, …).
+    pub store: StoreConfig,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        Self::with_store_dir(home.join("store"))
+    }
+}
+
+impl BrokerConfig {
+    /// Defaults with the store under `dir`.
+    pub fn with_store_dir(dir: impl Into<PathBuf>) -> Self {
+        let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut config = Self {
+            broker_cluster_name: "DefaultCluster".to_owned(),
+            broker_name: "broker-a".to_owned(),
+            broker_id: 0,
+            broker_ip1: localhost,
+            broker_ip2: localhost,
+            namesrv_addr: namesrv_from_env(),
+            listen_port: 10911,
+            ha_listen_port: 0,
+            broker_role: BrokerRole::AsyncMaster,
+            broker_permission: 6,
+            default_topic_queue_nums: 8,
+            auto_create_topic_enable: true,
+            cluster_topic_enable: true,
+            broker_topic_enable: true,
+            auto_create_subscription_group: true,
+            region_id: "DefaultRegion".to_owned(),
+            trace_on: true,
+            long_polling_enable: true,
+            short_polling_time: Duration::from_millis(1000),
+            notify_consumer_ids_changed_enable: true,
+            flush_consumer_offset_interval: Duration::from_millis(5000),
+            register_name_server_period: Duration::from_millis(30_000),
+            register_broker_timeout: Duration::from_millis(24_000),
+            channel_expired_timeout: Duration::from_millis(120_000),
+            slave_read_enable: false,
+            send_thread_pool_queue_capacity: 10_000,
+            default_query_max_num: 32,
+            store: StoreConfig::new(dir),
+        };
+        config.sync_store_host();
+        config
+    }
+
+    /// `brokerIP1:listenPort`: what clients dial and what records carry as store host.
+    pub fn broker_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.broker_ip1, self.listen_port)
+    }
+
+    /// `brokerIP2:haListenPort`.
+    pub fn ha_server_addr(&self) -> SocketAddr {
+        let port = if self.ha_listen_port == 0 {
+            self.listen_port.saturating_add(1)
+        } else {
+            self.ha_listen_port
+        };
+        SocketAddr::new(self.broker_ip2, port)
+    }
+
+    /// The store's config directory, `<storePathRootDir>/config`.
+    pub fn config_dir(&self) -> PathBuf {
+        self.store.store_path_root_dir.join("config")
+    }
+
+    /// Whether the broker takes writes (role is not SLAVE).
+    pub fn is_master(&self) -> bool {
+        self.broker_role != BrokerRole::Slave
+    }
+
+    /// Keeps the store's record host equal to `brokerIP1:listenPort`.
+    pub fn sync_store_host(&mut self) {
+        self.store.store_host = self.broker_addr();
+    }
+
+    /// Reads a `broker.conf` file and applies every key (see [`BrokerConfig::apply`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`], or the first bad value.
+    pub fn load_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let bytes = std::fs::read(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        for (key, value) in parse_properties(&bytes) {
+            if !self.apply(&key, &value)? {
+                tracing::warn!(%key, file = %path.display(), "unknown broker config key ignored");
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one `key=value`; `Ok(false)` for a key this broker does not know.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::BadValue`] naming the key.
+    pub fn apply(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        let store = &mut self.store;
+        match key {
+            "brokerClusterName" => self.broker_cluster_name = value.to_owned(),
+            "brokerName" => self.broker_name = value.to_owned(),
+            "brokerId" => self.broker_id = parse(key, value, "an integer")?,
+            "brokerIP1" => self.broker_ip1 = parse(key, value, "an IP address")?,
+            "brokerIP2" => self.broker_ip2 = parse(key, value, "an IP address")?,
+            "namesrvAddr" => self.namesrv_addr = parse_namesrv_addr(key, value)?,
+            "listenPort" => self.listen_port = parse(key, value, "a port number")?,
+            "haListenPort" => self.ha_listen_port = parse(key, value, "a port number")?,
+            "brokerRole" => {
+                self.broker_role = match value.trim() {
+                    "ASYNC_MASTER" => BrokerRole::AsyncMaster,
+                    "SYNC_MASTER" => BrokerRole::SyncMaster,
+                    "SLAVE" => BrokerRole::Slave,
+                    _ => return Err(bad(key, value, "ASYNC_MASTER, SYNC_MASTER or SLAVE")),
+                }
+            }
+            "flushDiskType" => {
+                store.flush_disk_type = match value.trim() {
+                    "ASYNC_FLUSH" => FlushMode::Async,
+                    "SYNC_FLUSH" => FlushMode::Sync,
+                    _ => return Err(bad(key, value, "ASYNC_FLUSH or SYNC_FLUSH")),
+                }
+            }
+            "brokerPermission" => {
+                let perm: i32 = parse(key, value, "a permission 0..=7")?;
+                if !(0..=7).contains(&perm) {
+                    return Err(bad(key, value, "a permission 0..=7"));
+                }
+                self.broker_permission = perm;
+            }
+            "defaultTopicQueueNums" => {
+                self.default_topic_queue_nums = parse(key, value, "a positive integer")?;
+            }
+            "autoCreateTopicEnable" => self.auto_create_topic_enable = parse_bool(key, value)?,
+            "clusterTopicEnable" => self.cluster_topic_enable = parse_bool(key, value)?,
+            "brokerTopicEnable" => self.broker_topic_enable = parse_bool(key, value)?,
+            "autoCreateSubscriptionGroup" => {
+                self.auto_create_subscription_group = parse_bool(key, value)?;
+            }
+            "regionId" => self.region_id = value.to_owned(),
+            "traceOn" => self.trace_on = parse_bool(key, value)?,
+            "longPollingEnable" => self.long_polling_enable = parse_bool(key, value)?,
+            "shortPollingTimeMills" => self.short_polling_time = parse_ms(key, value)?,
+            "notifyConsumerIdsChangedEnable" => {
+                self.notify_consumer_ids_changed_enable = parse_bool(key, value)?;
+            }
+            "flushConsumerOffsetInterval" => {
+                self.flush_consumer_offset_interval = parse_ms(key, value)?;
+            }
+            "registerNameServerPeriod" => {
+                let period = parse_ms(key, value)?;
+                self.register_name_server_period =
+                    period.clamp(Duration::from_secs(10), Duration::from_secs(60));
+            }
+            "registerBrokerTimeoutMills" => self.register_broker_timeout = parse_ms(key, value)?,
+            "channelExpiredTimeout" => self.channel_expired_timeout = parse_ms(key, value)?,
+            "slaveReadEnable" => self.slave_read_enable = parse_bool(key, value)?,
+            "sendThreadPoolQueueCapacity" => {
+                self.send_thread_pool_queue_capacity = parse(key, value, "a positive integer")?;
+            }
+            "defaultQueryMaxNum" => {
+                self.default_query_max_num = parse(key, value, "a positive integer")?;
+            }
+            // MessageStoreConfig keys.
+            "storePathRootDir" => store.store_path_root_dir = PathBuf::from(value.trim()),
+            "mappedFileSizeCommitLog" => {
+                store.mapped_file_size_commit_log = parse(key, value, "a size in bytes")?;
+            }
+            "mappedFileSizeConsumeQueue" => {
+                store.mapped_file_size_consume_queue = parse(key, value, "a size in bytes")?;
+            }
+            "flushIntervalCommitLog" => {
+                store.flush_interval_commit_log_ms = parse(key, value, "milliseconds")?;
+            }
+            "syncFlushTimeout" => store.sync_flush_timeout_ms = parse(key, value, "milliseconds")?,
+            "maxMessageSize" => store.max_message_size = parse(key, value, "a size in bytes")?,
+            "fileReservedTime" => store.file_reserved_time_hours = parse(key, value, "hours")?,
+            "deleteWhen" => store.delete_when = value.trim().to_owned(),
+            "diskMaxUsedSpaceRatio" => {
+                store.disk_max_used_space_ratio = parse(key, value, "a percentage")?;
+            }
+            "messageDelayLevel" => store.message_delay_level = value.trim().to_owned(),
+            "messageIndexEnable" => store.message_index_enable = parse_bool(key, value)?,
+            "maxHashSlotNum" => store.max_hash_slot_num = parse(key, value, "an integer")?,
+            "maxIndexNum" => store.max_index_num = parse(key, value, "an integer")?,
+            "checkCRCOnRecover" => store.check_crc_on_recover = parse_bool(key, value)?,
+            "accessMessageInMemoryMaxRatio" => {
+                store.access_message_in_memory_max_ratio = parse(key, value, "a percentage")?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Role rules of `BrokerStartup` (broker.md §1.2 rule 6) and derived settings.
+    ///
+    /// # Errors
+    ///
+    /// A slave with `brokerId ≤ 0`, or store settings the store rejects.
+    pub fn finish(&mut self) -> Result<(), ConfigError> {
+        match self.broker_role {
+            BrokerRole::AsyncMaster | BrokerRole::SyncMaster => self.broker_id = 0,
+            BrokerRole::Slave if self.broker_id <= 0 => {
+                return Err(bad("brokerId", &self.broker_id.to_string(), "≥ 1 for a SLAVE"));
+            }
+            BrokerRole::Slave => {}
+        }
+        if self.default_topic_queue_nums <= 0 {
+            let value = self.default_topic_queue_nums.to_string();
+            return Err(bad("defaultTopicQueueNums", &value, "a positive integer"));
+        }
+        self.sync_store_host();
+        self.store.validate()?;
+        Ok(())
+    }
+}
+
+fn namesrv_from_env() -> Vec<String> {
+    std::env::var("NAMESRV_ADDR").map(|list| split_namesrv_addr(&list)).unwrap_or_default()
+}
+
+fn split_namesrv_addr(list: &str) -> Vec<String> {
+    list.split(';').map(str::trim).filter(|addr| !addr.is_empty()).map(str::to_owned).collect()
+}
+
+fn parse_namesrv_addr(key: &str, value: &str) -> Result<Vec<String>, ConfigError> {
+    let addrs = split_namesrv_addr(value);
+    for addr in &addrs {
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(bad(key, value, "a `;`-separated list of host:port"));
+        }
+    }
+    Ok(addrs)
+}
+
+fn bad(key: &str, value: &str, expected: &'static str) -> ConfigError {
+    ConfigError::BadValue { key: key.to_owned(), value: value.to_owned(), expected }
+}
+
+fn parse<T: std::str::FromStr>(
+    key: &str,
+    value: &str,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| bad(key, value, expected))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(key, value, "true or false")),
+    }
+}
+
+fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse::<u64>(key, value, "milliseconds").map(Duration::from_millis)
+}
+
+/// Parses Java `.properties` text (`java.util.Properties.load`): `key=value`, `key: value`
+/// or `key value` lines, `#`/`!` comments, `\` line continuations and escapes, ISO-8859-1.
+/// Later duplicates win; the order of first appearance is kept.
+pub fn parse_properties(bytes: &[u8]) -> Vec<(String, String)> {
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let mut logical = Vec::new();
+    let mut current = String::new();
+    let mut continuing = false;
+    for raw in text.lines() {
+        let line = if continuing { raw.trim_start() } else { raw };
+        if !continuing {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
+                continue;
+            }
+        }
+        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
+        if trailing % 2 == 1 {
+            current.push_str(&line[..line.len() - 1]);
+            continuing = true;
+        } else {
+            current.push_str(line);
+            logical.push(std::mem::take(&mut current));
+            continuing = false;
+        }
+    }
+    if continuing {
+        logical.push(current);
+    }
+    let mut entries: Vec<(String, String)> = Vec::new();
+    for line in logical {
+        let (key, value) = split_entry(line.trim_start());
+        let (key, value) = (unescape(&key), unescape(&value));
+        match entries.iter_mut().find(|(existing, _)| *existing == key) {
+            Some(entry) => entry.1 = value,
+            None => entries.push((key, value)),
+        }
+    }
+    entries
+}
+
+fn split_entry(line: &str) -> (String, String) {
+    let mut key_end = line.len();
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '=' | ':' | ' ' | '\t' | '\u{c}' => {
+                key_end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let key = line[..key_end].to_owned();
+    let mut rest = line[key_end..].trim_start_matches([' ', '\t', '\u{c}']);
+    if let Some(stripped) = rest.strip_prefix(['=', ':']) {
+        rest = stripped.trim_start_matches([' ', '\t', '\u{c}']);
+    }
+    (key, rest.to_owned())
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('f') => out.push('\u{c}'),
+            Some('u') => {
+                let hex: String = chars.by_ref().take(4).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(decoded) => out.push(decoded),
+                    None => out.push_str(&hex),
+                }
+            }
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_properties_syntax() {
+        let text = b"# comment\n! also\nbrokerName = broker-b \nlistenPort:10921\n\
+            namesrvAddr 127.0.0.1:9876;127.0.0.1:9877\nlong=a\\\n    b\nesc=\\u0041\\t\\=x\n\
+            brokerName=last\n";
+        let entries = parse_properties(text);
+        let get = |k: &str| entries.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("brokerName"), Some("last"));
+        assert_eq!(get("listenPort"), Some("10921"));
+        assert_eq!(get("namesrvAddr"), Some("127.0.0.1:9876;127.0.0.1:9877"));
+        assert_eq!(get("long"), Some("ab"));
+        assert_eq!(get("esc"), Some("A\t=x"));
+        assert_eq!(entries.len(), 5);
+    }
+
+    #[test]
+    fn apply_known_keys_and_reject_bad_values() {
+        let mut config = BrokerConfig::with_store_dir("/tmp/x");
+        assert!(config.apply("flushDiskType", "SYNC_FLUSH").unwrap());
+        assert_eq!(config.store.flush_disk_type, FlushMode::Sync);
+        assert!(config.apply("listenPort", "10921").unwrap());
+        assert!(!config.apply("noSuchKey", "1").unwrap());
+        let error = config.apply("listenPort", "ten").unwrap_err().to_string();
+        assert!(error.contains("listenPort"), "{error}");
+        assert!(config.apply("brokerRole", "MASTER").is_err());
+        assert!(config.apply("namesrvAddr", "localhost").is_err());
+        assert!(config.apply("autoCreateTopicEnable", "yes").is_err());
+        config.apply("brokerRole", "SLAVE").unwrap();
+        assert!(config.finish().is_err(), "a slave needs brokerId >= 1");
+        config.apply("brokerId", "1").unwrap();
+        config.finish().unwrap();
+        assert_eq!(config.store.store_host.port(), 10921);
+        assert_eq!(config.ha_server_addr().port(), 10922);
+    }
+}

@@ -1,0 +1,89 @@
+//! `ferromq-broker`: reads `broker.conf` and flags, starts logging, binds and runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferromq_broker::{Broker, BrokerConfig};
+
+/// A RocketMQ-compatible broker.
+#[derive(Debug, Parser)]
+#[command(name = "ferromq-broker", version)]
+struct Args {
+    /// A `broker.conf` (Java properties) file.
+    #[arg(short = 'c', long = "configFile")]
+    config_file: Option<PathBuf>,
+    /// Name server addresses, `host:port;host:port` (overrides the file).
+    #[arg(short = 'n', long = "namesrvAddr")]
+    namesrv_addr: Option<String>,
+    /// Extra `key=value` settings applied after the file, e.g. `-o listenPort=10921`.
+    #[arg(short = 'o', long = "option")]
+    options: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            eprintln!("ferromq-broker: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = BrokerConfig::with_store_dir("./data");
+    if let Some(path) = &args.config_file {
+        config.load_file(path)?;
+    }
+    if let Some(list) = &args.namesrv_addr {
+        config.apply("namesrvAddr", list)?;
+    }
+    for option in &args.options {
+        let (key, value) =
+            option.split_once('=').ok_or_else(|| format!("option {option:?} is not key=value"))?;
+        if !config.apply(key.trim(), value)? {
+            return Err(format!("unknown option key {key:?}").into());
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let broker = Broker::open(config)?;
+        let addr = format!("0.0.0.0:{}", broker.config.listen_port);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ferromq_broker::StartError::Bind { addr: addr.clone(), source })?;
+        ferromq_broker::run(broker, listener, shutdown_signal()).await?;
+        tracing::info!("broker stopped cleanly");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    drop(interrupt.await);
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    drop(interrupt.await);
+}
