@@ -96,6 +96,14 @@ pub enum Error {
         /// The wire type or limit it must fit.
         limit: &'static str,
     },
+    /// A compressed body does not inflate: corrupt, truncated, or larger than the limit.
+    #[error("cannot inflate {what}: {reason}")]
+    Decompress {
+        /// What was being inflated.
+        what: &'static str,
+        /// Why, e.g. the zlib error or the size limit.
+        reason: String,
+    },
     /// An invalid configuration value.
     #[error("invalid config: {field} is {value}, expected {allowed}")]
     InvalidConfig {

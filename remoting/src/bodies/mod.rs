@@ -10,6 +10,7 @@ mod groups;
 mod heartbeat;
 mod lists;
 mod lock;
+mod member_group;
 mod offsets;
 mod register;
 mod route;
@@ -21,8 +22,12 @@ pub use heartbeat::{
 };
 pub use lists::{ConsumerListByGroupResponseBody, GroupList, KvTable, TopicList};
 pub use lock::{LockBatchRequestBody, LockBatchResponseBody, MessageQueue, UnlockBatchRequestBody};
+pub use member_group::{BrokerMemberGroup, GetBrokerMemberGroupResponseBody};
 pub use offsets::{ConsumeStats, ConsumerOffsetSerializeWrapper, OffsetWrapper};
-pub use register::{DataVersion, RegisterBrokerBody, TopicConfig, TopicConfigSerializeWrapper};
+pub use register::{
+    DataVersion, MAX_INFLATED_REGISTER_BODY_BYTES, RegisterBrokerBody, TopicConfig,
+    TopicConfigSerializeWrapper, VERSION_V3_0_11, VERSION_V5_0_0,
+};
 pub use route::{BrokerData, ClusterInfo, QueueData, TopicRouteData};
 
 use crate::error::{Error, Result};

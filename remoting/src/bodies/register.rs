@@ -1,11 +1,42 @@
-//! REGISTER_BROKER body, uncompressed form (spec §9.5), and its parts: `DataVersion`,
-//! `TopicConfig`, `TopicConfigSerializeWrapper`. (The deflated form is not decoded here.)
+//! REGISTER_BROKER body (spec §9.5) in both forms, and its parts: `DataVersion`,
+//! `TopicConfig`, `TopicConfigSerializeWrapper`.
+//!
+//! The uncompressed form is fastjson JSON. The compressed form (`RegisterBrokerBody.encode(true)`
+//! in Java, header `compressed=true`) is one zlib stream whose inflated bytes are:
+//!
+//! ```text
+//! i32 len, DataVersion JSON
+//! i32 topic count, then per topic: i32 len, TopicConfig text "name read write perm filterType [attributesJSON]"
+//! i32 len, filterServerList JSON array
+//! [broker version >= V5_0_0] i32 count, then per entry: i32 len, TopicQueueMappingInfo JSON
+//! ```
+//!
+//! All integers big-endian. The text form of a topic carries neither `topicSysFlag` nor
+//! `order`; a compressed registration loses them, as in Java.
 
 use std::collections::BTreeMap;
 
 use super::{Bean, JsonBody, Props, key_string, strings_value};
-use crate::error::Result;
-use crate::json::{Object, Value};
+use crate::error::{Error, Result};
+use crate::json::{self, JsonStyle, Object, Value};
+
+/// Largest inflated compressed REGISTER_BROKER body accepted: 64 MiB, room for several
+/// hundred thousand topics. A bigger stream is refused rather than inflated without bound.
+pub const MAX_INFLATED_REGISTER_BODY_BYTES: usize = 64 << 20;
+
+/// `MQVersion.Version.V3_0_11` ordinal: brokers older than this send a bare
+/// `TopicConfigSerializeWrapper` instead of a `RegisterBrokerBody`.
+pub const VERSION_V3_0_11: i32 = 37;
+
+/// `MQVersion.Version.V5_0_0` ordinal: from this version on, the compressed body ends with the
+/// static-topic mapping entries.
+pub const VERSION_V5_0_0: i32 = 413;
+
+/// Java's `Deflater.BEST_COMPRESSION`, the level brokers deflate registrations with.
+const BEST_COMPRESSION: u32 = 9;
+
+/// Separator of the fields of a topic's text form.
+const TOPIC_TEXT_SEPARATOR: char = ' ';
 
 /// Version of a broker's metadata (spec §9.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -212,6 +243,227 @@ impl JsonBody for RegisterBrokerBody {
     }
 }
 
+impl TopicConfig {
+    /// Java `TopicConfig.encode()`: `name read write perm filterType attributes`, one space
+    /// between fields; the attributes JSON is empty when `None` (Java's null).
+    pub fn encode_text(&self) -> String {
+        let attributes = match &self.attributes {
+            Some(attributes) => {
+                let mut object = Object::new();
+                for (key, value) in attributes {
+                    object.insert(key.clone(), Value::string(value.clone()));
+                }
+                String::from_utf8_lossy(&json::to_vec(&Value::Object(object), JsonStyle::Fastjson))
+                    .into_owned()
+            }
+            None => String::new(),
+        };
+        format!(
+            "{} {} {} {} {} {attributes}",
+            self.topic_name,
+            self.read_queue_nums,
+            self.write_queue_nums,
+            self.perm,
+            self.topic_filter_type
+        )
+    }
+
+    /// Java `TopicConfig.decode(String)`: at least five space-separated fields; a sixth that
+    /// is not a JSON string map is ignored, as Java ignores it. `topicSysFlag` and `order`
+    /// take their defaults (the text form does not carry them).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidField`] naming the field when there are fewer than five fields, a
+    /// number does not parse, or the filter type is neither `SINGLE_TAG` nor `MULTI_TAG`.
+    pub fn decode_text(text: &str) -> Result<Self> {
+        // Java's String.split drops trailing empty strings.
+        let mut parts: Vec<&str> = text.split(TOPIC_TEXT_SEPARATOR).collect();
+        while parts.last().is_some_and(|part| part.is_empty()) {
+            parts.pop();
+        }
+        let [name, read, write, perm, filter, rest @ ..] = parts.as_slice() else {
+            return Err(Error::invalid_field(
+                "TopicConfig",
+                text,
+                "at least 5 space-separated fields",
+            ));
+        };
+        let int = |field: &str, raw: &str| {
+            raw.parse::<i32>().map_err(|_| Error::invalid_field(field, raw, "a 32-bit integer"))
+        };
+        if *filter != "SINGLE_TAG" && *filter != "MULTI_TAG" {
+            return Err(Error::invalid_field(
+                "TopicConfig.topicFilterType",
+                filter,
+                "SINGLE_TAG or MULTI_TAG",
+            ));
+        }
+        let attributes = rest.first().and_then(|raw| decode_string_map(raw.as_bytes()));
+        Ok(Self {
+            topic_name: (*name).to_owned(),
+            read_queue_nums: int("TopicConfig.readQueueNums", read)?,
+            write_queue_nums: int("TopicConfig.writeQueueNums", write)?,
+            perm: int("TopicConfig.perm", perm)?,
+            topic_filter_type: (*filter).to_owned(),
+            attributes,
+            ..Self::default()
+        })
+    }
+}
+
+impl RegisterBrokerBody {
+    /// The compressed form Java writes with `encode(true)` (5.x layout: the static-topic
+    /// mapping count is always written, 0 when there is none).
+    pub fn encode_compressed(&self) -> Vec<u8> {
+        let wrapper = &self.topic_config_serialize_wrapper;
+        let mut plain = Vec::new();
+        put_chunk(&mut plain, &wrapper.data_version.encode());
+        put_count(&mut plain, wrapper.topic_config_table.len());
+        for config in wrapper.topic_config_table.values() {
+            put_chunk(&mut plain, config.encode_text().as_bytes());
+        }
+        let filters = strings_value(&self.filter_server_list);
+        put_chunk(&mut plain, &json::to_vec(&filters, JsonStyle::Fastjson));
+        let mappings = match &wrapper.topic_queue_mapping_info_map {
+            Some(Value::Object(map)) => map.iter().map(|(_, info)| info).collect(),
+            _ => Vec::new(),
+        };
+        put_count(&mut plain, mappings.len());
+        for info in mappings {
+            put_chunk(&mut plain, &json::to_vec(info, JsonStyle::Fastjson));
+        }
+        ferromq_message::zlib::deflate(&plain, BEST_COMPRESSION)
+    }
+
+    /// Decodes the compressed form (Java `RegisterBrokerBody.decode(data, true, version)`).
+    /// `broker_version` is the request's `version`: from [`VERSION_V5_0_0`] on, the mapping
+    /// entries are read (an older 5.x-less stream that simply ends there is accepted too).
+    /// Bytes after the fields Java reads are ignored, as Java ignores them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Decompress`] for a corrupt stream or one inflating past
+    /// [`MAX_INFLATED_REGISTER_BODY_BYTES`]; [`Error::Truncated`] / [`Error::NegativeLength`]
+    /// for a length that does not fit; [`Error::Json`] / [`Error::InvalidField`] for a part
+    /// that does not parse.
+    pub fn decode_compressed(data: &[u8], broker_version: i32) -> Result<Self> {
+        let plain = ferromq_message::zlib::inflate(data, MAX_INFLATED_REGISTER_BODY_BYTES)
+            .map_err(|error| Error::Decompress {
+                what: "compressed RegisterBrokerBody",
+                reason: error.to_string(),
+            })?;
+        let mut reader = ChunkReader { bytes: &plain, pos: 0 };
+        let data_version = DataVersion::decode(reader.chunk("dataVersion")?)?;
+        let topic_count = reader.count("topic count")?;
+        let mut topic_config_table = BTreeMap::new();
+        for _ in 0..topic_count {
+            let text = reader.chunk("topicConfig")?;
+            let text = std::str::from_utf8(text)
+                .map_err(|_| Error::Utf8 { what: "topicConfig", offset: reader.pos })?;
+            let config = TopicConfig::decode_text(text)?;
+            topic_config_table.insert(config.topic_name.clone(), config);
+        }
+        // Java logs a filter list that does not parse and goes on with an empty one.
+        let filter_server_list = json::parse(reader.chunk("filterServerList")?)
+            .ok()
+            .and_then(|value| {
+                let items = value.as_array()?;
+                Some(items.iter().filter_map(|item| item.as_str().map(str::to_owned)).collect())
+            })
+            .unwrap_or_default();
+        let topic_queue_mapping_info_map = if broker_version >= VERSION_V5_0_0 {
+            Some(Value::Object(reader.mapping_infos()?))
+        } else {
+            None
+        };
+        Ok(Self {
+            topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
+                topic_config_table,
+                data_version,
+                topic_queue_mapping_info_map,
+                ..TopicConfigSerializeWrapper::default()
+            },
+            filter_server_list,
+        })
+    }
+}
+
+/// A JSON object of strings, or `None` if `bytes` is not one.
+fn decode_string_map(bytes: &[u8]) -> Option<BTreeMap<String, String>> {
+    let value = json::parse(bytes).ok()?;
+    let mut map = BTreeMap::new();
+    for (key, value) in value.as_object()?.iter() {
+        map.insert(key.key_text()?.into_owned(), value.as_str()?.to_owned());
+    }
+    Some(map)
+}
+
+fn put_count(out: &mut Vec<u8>, count: usize) {
+    // A table of more than i32::MAX entries cannot exist in memory; saturate rather than wrap.
+    out.extend_from_slice(&i32::try_from(count).unwrap_or(i32::MAX).to_be_bytes());
+}
+
+fn put_chunk(out: &mut Vec<u8>, chunk: &[u8]) {
+    put_count(out, chunk.len());
+    out.extend_from_slice(chunk);
+}
+
+/// Reads the length-prefixed parts of an inflated compressed body, bounds-checked.
+struct ChunkReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> ChunkReader<'a> {
+    fn take(&mut self, what: &'static str, len: usize) -> Result<&'a [u8]> {
+        let available = self.bytes.len() - self.pos;
+        if len > available {
+            return Err(Error::Truncated { what, offset: self.pos, needed: len, available });
+        }
+        let part = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(part)
+    }
+
+    fn count(&mut self, what: &'static str) -> Result<usize> {
+        let offset = self.pos;
+        let raw = self.take(what, 4)?;
+        let value = i32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+        usize::try_from(value).map_err(|_| Error::NegativeLength {
+            what,
+            offset,
+            length: i64::from(value),
+        })
+    }
+
+    fn chunk(&mut self, what: &'static str) -> Result<&'a [u8]> {
+        let len = self.count(what)?;
+        self.take(what, len)
+    }
+
+    /// The static-topic mapping entries, keyed by their `topic` as Java keys them. A stream
+    /// that ends before the count (a pre-5.0 encoder) has none.
+    fn mapping_infos(&mut self) -> Result<Object> {
+        let mut map = Object::new();
+        if self.pos == self.bytes.len() {
+            return Ok(map);
+        }
+        let count = self.count("topic queue mapping count")?;
+        for _ in 0..count {
+            let info = json::parse(self.chunk("topicQueueMappingInfo")?)?;
+            let topic = info
+                .as_object()
+                .and_then(|object| object.get("topic"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            map.insert(topic, info);
+        }
+        Ok(map)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,5 +515,170 @@ mod tests {
             config.attributes.unwrap().get("message.type").map(String::as_str),
             Some("NORMAL")
         );
+    }
+}
+
+#[cfg(test)]
+mod compressed_tests {
+    use super::*;
+
+    fn chunk(out: &mut Vec<u8>, bytes: &[u8]) {
+        out.extend_from_slice(&i32::try_from(bytes.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(bytes);
+    }
+
+    /// The inflated bytes a Java 5.x broker writes for two topics, written out by hand from
+    /// `RegisterBrokerBody.encode(true)` and `TopicConfig.encode()`.
+    fn java_inflated_body() -> Vec<u8> {
+        let mut plain = Vec::new();
+        chunk(&mut plain, br#"{"counter":3,"stateVersion":0,"timestamp":1700000000000}"#);
+        plain.extend_from_slice(&2_i32.to_be_bytes());
+        chunk(&mut plain, b"%RETRY%G 1 1 6 SINGLE_TAG {}");
+        chunk(&mut plain, br#"T 8 4 7 MULTI_TAG {"+message.type":"NORMAL"}"#);
+        chunk(&mut plain, b"[]");
+        plain.extend_from_slice(&0_i32.to_be_bytes());
+        plain
+    }
+
+    fn expected_body() -> RegisterBrokerBody {
+        let retry = TopicConfig {
+            topic_name: "%RETRY%G".into(),
+            read_queue_nums: 1,
+            write_queue_nums: 1,
+            attributes: Some(BTreeMap::new()),
+            ..TopicConfig::default()
+        };
+        let topic = TopicConfig {
+            topic_name: "T".into(),
+            read_queue_nums: 8,
+            write_queue_nums: 4,
+            perm: 7,
+            topic_filter_type: "MULTI_TAG".into(),
+            attributes: Some(BTreeMap::from([("+message.type".into(), "NORMAL".into())])),
+            ..TopicConfig::default()
+        };
+        RegisterBrokerBody {
+            topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
+                topic_config_table: BTreeMap::from([
+                    (retry.topic_name.clone(), retry),
+                    (topic.topic_name.clone(), topic),
+                ]),
+                data_version: DataVersion {
+                    counter: 3,
+                    state_version: 0,
+                    timestamp: 1_700_000_000_000,
+                },
+                topic_queue_mapping_info_map: Some(Value::Object(Object::new())),
+                ..TopicConfigSerializeWrapper::default()
+            },
+            filter_server_list: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn decodes_the_java_compressed_layout() {
+        let compressed = ferromq_message::zlib::deflate(&java_inflated_body(), 9);
+        let body = RegisterBrokerBody::decode_compressed(&compressed, 479).unwrap();
+        assert_eq!(body, expected_body());
+    }
+
+    #[test]
+    fn encodes_the_java_compressed_layout() {
+        let compressed = expected_body().encode_compressed();
+        let plain = ferromq_message::zlib::inflate(&compressed, 1 << 20).unwrap();
+        assert_eq!(plain, java_inflated_body());
+        assert_eq!(
+            RegisterBrokerBody::decode_compressed(&compressed, 479).unwrap(),
+            expected_body()
+        );
+    }
+
+    #[test]
+    fn pre_5_0_brokers_have_no_mapping_section() {
+        // A 4.9 broker (version 409) ends after the filter list; trailing bytes are ignored.
+        let compressed = ferromq_message::zlib::deflate(&java_inflated_body(), 9);
+        let body = RegisterBrokerBody::decode_compressed(&compressed, 409).unwrap();
+        assert_eq!(body.topic_config_serialize_wrapper.topic_queue_mapping_info_map, None);
+        let mut plain = java_inflated_body();
+        plain.truncate(plain.len() - 4);
+        let body =
+            RegisterBrokerBody::decode_compressed(&ferromq_message::zlib::deflate(&plain, 9), 479)
+                .unwrap();
+        assert_eq!(body.topic_config_serialize_wrapper.topic_config_table.len(), 2);
+    }
+
+    #[test]
+    fn mapping_entries_are_keyed_by_topic() {
+        let mut plain = java_inflated_body();
+        plain.truncate(plain.len() - 4);
+        plain.extend_from_slice(&1_i32.to_be_bytes());
+        chunk(&mut plain, br#"{"bname":"broker-a","epoch":0,"topic":"S","totalQueues":4}"#);
+        let compressed = ferromq_message::zlib::deflate(&plain, 9);
+        let body = RegisterBrokerBody::decode_compressed(&compressed, 479).unwrap();
+        let map = body.topic_config_serialize_wrapper.topic_queue_mapping_info_map.unwrap();
+        let info = map.as_object().unwrap().get("S").unwrap();
+        assert_eq!(info.as_object().unwrap().get("bname").unwrap().as_str(), Some("broker-a"));
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let plain = java_inflated_body();
+        for len in 0..plain.len() - 4 {
+            let compressed = ferromq_message::zlib::deflate(&plain[..len], 9);
+            assert!(
+                RegisterBrokerBody::decode_compressed(&compressed, 409).is_err(),
+                "inflated prefix of {len} bytes"
+            );
+        }
+        let compressed = ferromq_message::zlib::deflate(&plain, 9);
+        for len in 0..compressed.len() {
+            let err = RegisterBrokerBody::decode_compressed(&compressed[..len], 479).unwrap_err();
+            assert!(matches!(err, Error::Decompress { .. }), "prefix of {len} bytes: {err}");
+        }
+    }
+
+    #[test]
+    fn hostile_lengths_are_errors() {
+        let mut negative = Vec::new();
+        negative.extend_from_slice(&(-1_i32).to_be_bytes());
+        let compressed = ferromq_message::zlib::deflate(&negative, 9);
+        let err = RegisterBrokerBody::decode_compressed(&compressed, 479).unwrap_err();
+        assert_eq!(err.to_string(), "dataVersion at offset 0 has negative length -1");
+        let mut huge = Vec::new();
+        chunk(&mut huge, br#"{"counter":1}"#);
+        huge.extend_from_slice(&i32::MAX.to_be_bytes());
+        let compressed = ferromq_message::zlib::deflate(&huge, 9);
+        let err = RegisterBrokerBody::decode_compressed(&compressed, 479).unwrap_err();
+        assert!(matches!(err, Error::Truncated { what: "topicConfig", .. }), "{err}");
+        let err = RegisterBrokerBody::decode_compressed(b"not zlib at all", 479).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot inflate compressed RegisterBrokerBody"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn topic_text_round_trip_and_java_quirks() {
+        let config = TopicConfig {
+            topic_name: "T".into(),
+            read_queue_nums: 4,
+            write_queue_nums: 2,
+            topic_sys_flag: 3,
+            order: true,
+            ..TopicConfig::default()
+        };
+        // No attributes: Java's null map leaves a trailing separator.
+        assert_eq!(config.encode_text(), "T 4 2 6 SINGLE_TAG ");
+        let decoded = TopicConfig::decode_text(&config.encode_text()).unwrap();
+        // The text form carries neither topicSysFlag nor order.
+        assert_eq!(decoded, TopicConfig { topic_sys_flag: 0, order: false, ..config.clone() });
+        // A 4.9 broker writes five fields without a trailing separator.
+        assert_eq!(TopicConfig::decode_text("T 4 2 6 SINGLE_TAG").unwrap().read_queue_nums, 4);
+        // Attributes with a space break Java's split; they are ignored, not an error.
+        let spaced = TopicConfig::decode_text(r#"T 1 1 6 SINGLE_TAG {"a":"b c"}"#).unwrap();
+        assert_eq!(spaced.attributes, None);
+        for bad in ["T 1 1 6", "T x 1 6 SINGLE_TAG", "T 1 1 6 TAGS", "", "T 1 1 6  SINGLE_TAG"] {
+            assert!(TopicConfig::decode_text(bad).is_err(), "{bad:?}");
+        }
     }
 }

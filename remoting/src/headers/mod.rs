@@ -25,11 +25,12 @@ pub use client::{
 pub use namesrv::{
     AddWritePermOfBrokerRequestHeader, AddWritePermOfBrokerResponseHeader,
     BrokerHeartbeatRequestHeader, DeleteKvConfigRequestHeader, DeleteTopicFromNamesrvRequestHeader,
-    GetKvConfigRequestHeader, GetKvConfigResponseHeader, GetKvListByNamespaceRequestHeader,
-    GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader, PutKvConfigRequestHeader,
-    QueryDataVersionRequestHeader, QueryDataVersionResponseHeader, RegisterBrokerRequestHeader,
-    RegisterBrokerResponseHeader, RegisterTopicRequestHeader, UnregisterBrokerRequestHeader,
-    WipeWritePermOfBrokerRequestHeader, WipeWritePermOfBrokerResponseHeader,
+    GetBrokerMemberGroupRequestHeader, GetKvConfigRequestHeader, GetKvConfigResponseHeader,
+    GetKvListByNamespaceRequestHeader, GetRouteInfoRequestHeader, GetTopicsByClusterRequestHeader,
+    PutKvConfigRequestHeader, QueryDataVersionRequestHeader, QueryDataVersionResponseHeader,
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, RegisterTopicRequestHeader,
+    UnregisterBrokerRequestHeader, WipeWritePermOfBrokerRequestHeader,
+    WipeWritePermOfBrokerResponseHeader,
 };
 pub use offset::{
     GetEarliestMsgStoretimeRequestHeader, GetEarliestMsgStoretimeResponseHeader,
@@ -164,6 +165,7 @@ pub fn check_request_header(code: i32, fields: &ExtFields) -> Result<()> {
         Code::WIPE_WRITE_PERM_OF_BROKER => check::<WipeWritePermOfBrokerRequestHeader>(fields),
         Code::ADD_WRITE_PERM_OF_BROKER => check::<AddWritePermOfBrokerRequestHeader>(fields),
         Code::REGISTER_TOPIC_IN_NAMESRV => check::<RegisterTopicRequestHeader>(fields),
+        Code::GET_BROKER_MEMBER_GROUP => check::<GetBrokerMemberGroupRequestHeader>(fields),
         _ => Ok(()),
     }
 }

@@ -172,3 +172,11 @@ command_header! {
         req topic: String = "topic",
     }
 }
+
+command_header! {
+    /// `GetBrokerMemberGroupRequestHeader` (901, 5.x).
+    pub struct GetBrokerMemberGroupRequestHeader {
+        req cluster_name: String = "clusterName",
+        req broker_name: String = "brokerName",
+    }
+}

@@ -1,0 +1,59 @@
+//! [`run`]: wires the state, the expiry scan and the transport together.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromq_remoting::transport::{TransportConfig, serve};
+use tokio::net::TcpListener;
+
+use crate::config::NamesrvConfig;
+use crate::kv_config::KvConfigManager;
+use crate::processor::NamesrvProcessor;
+
+/// Serves the name server protocol on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish (up to 10 s) and returns.
+///
+/// Loads the KV config from `config.kv_config_path` first (a missing file is empty), and
+/// scans for silent brokers every `config.scan_not_active_broker_interval_ms`. The
+/// listener's own address is used as is: `config.listen_port` and `bind_address` only
+/// matter to whoever bound it.
+///
+/// # Errors
+///
+/// `InvalidData` when the config does not validate or the KV file is malformed, or the I/O
+/// error of reading the KV file. Once serving, nothing fails: bad requests are answered and
+/// bad connections closed.
+pub async fn run(
+    listener: TcpListener,
+    config: NamesrvConfig,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    config.validate()?;
+    let kv = KvConfigManager::load(&config.kv_config_path)?;
+    let transport = TransportConfig {
+        idle_timeout: Duration::from_secs(u64::from(config.server_channel_max_idle_time_seconds)),
+        ..TransportConfig::default()
+    };
+    let addr = listener.local_addr()?;
+    let processor = Arc::new(NamesrvProcessor::new(config, kv));
+    let scan = tokio::spawn(scan_loop(processor.clone()));
+    tracing::info!(%addr, "name server started");
+    let report = serve(listener, processor, transport, shutdown).await;
+    scan.abort();
+    tracing::info!(%addr, accepted = report.accepted, refused = report.refused, "name server stopped");
+    Ok(())
+}
+
+/// Drops brokers silent for longer than their heartbeat timeout, forever. The interval is
+/// read each round, so UPDATE_NAMESRV_CONFIG changes it.
+async fn scan_loop(processor: Arc<NamesrvProcessor>) {
+    loop {
+        let interval_ms = processor.config.read().scan_not_active_broker_interval_ms;
+        tokio::time::sleep(Duration::from_millis(interval_ms)).await;
+        let expired = processor.scan_not_active_brokers();
+        if !expired.is_empty() {
+            tracing::info!(count = expired.len(), "expired brokers removed");
+        }
+    }
+}
