@@ -1,4 +1,8 @@
 //! `ferromq-broker`: reads `broker.conf` and flags, starts logging, binds and runs.
+//!
+//! With no name server configured (no `namesrvAddr` in the file, no `-n`, no
+//! `NAMESRV_ADDR`), it runs standalone: a name server in-process on 127.0.0.1:9876, the
+//! broker registered with it, the store under `./data`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn start(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn start(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut config = BrokerConfig::with_store_dir("./data");
     if let Some(path) = &args.config_file {
         config.load_file(path)?;
@@ -54,8 +58,28 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("unknown option key {key:?}").into());
         }
     }
+    let standalone = config.namesrv_addr.is_empty();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let namesrv = if standalone {
+            let addr = "127.0.0.1:9876";
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| {
+                ferromq_broker::StartError::Bind { addr: addr.to_owned(), source }
+            })?;
+            let mut namesrv_config = ferromq_namesrv::NamesrvConfig::default();
+            let dir = config.store.store_path_root_dir.join("namesrv");
+            namesrv_config.kv_config_path = dir.join("kvConfig.json");
+            namesrv_config.config_store_path = dir.join("namesrv.properties");
+            config.namesrv_addr = vec![addr.to_owned()];
+            let mut stopped = stopped.clone();
+            tracing::info!(%addr, "standalone: name server in-process");
+            Some(tokio::spawn(ferromq_namesrv::run(listener, namesrv_config, async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })))
+        } else {
+            None
+        };
         let broker = Broker::open(config)?;
         let addr = format!("0.0.0.0:{}", broker.config.listen_port);
         let listener = tokio::net::TcpListener::bind(&addr)
@@ -63,6 +87,10 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .map_err(|source| ferromq_broker::StartError::Bind { addr: addr.clone(), source })?;
         ferromq_broker::run(broker, listener, shutdown_signal()).await?;
         tracing::info!("broker stopped cleanly");
+        stop.send_replace(true);
+        if let Some(namesrv) = namesrv {
+            namesrv.await??;
+        }
         Ok(())
     })
 }
