@@ -15,7 +15,7 @@ work=${INTEROP_DIR:-/tmp/ferromq-interop}
 mkdir -p "$work"
 data=$(mktemp -d)
 cargo build --release -p ferromq-broker
-(cd "$data" && RUST_LOG=warn "$OLDPWD/target/release/ferromq-broker" >"$data/broker.log" 2>&1) &
+(cd "$data" && RUST_LOG=warn exec "$OLDPWD/target/release/ferromq-broker" >"$data/broker.log" 2>&1) &
 broker=$!
 trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 50); do

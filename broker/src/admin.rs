@@ -155,6 +155,7 @@ pub async fn handle(
         RequestCode::GET_PRODUCER_CONNECTION_LIST => producer_connections(broker, request),
         RequestCode::GET_BROKER_RUNTIME_INFO => runtime_info(broker, request),
         RequestCode::GET_BROKER_CONFIG => broker_config(broker, request),
+        RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset(broker, request).await,
         RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
             let topics: Vec<String> =
                 broker.topics.names().into_iter().filter(|t| broker.topics.is_system(t)).collect();
@@ -448,4 +449,86 @@ fn broker_config(broker: &Broker, request: &RemotingCommand) -> Reply {
     let mut response = ok(request).with_body(body.into_bytes());
     response.set_ext_field("version", r#"{"counter":0,"timestamp":0}"#);
     response.into()
+}
+
+/// GET_CONSUMER_RUNNING_INFO / CONSUME_MESSAGE_DIRECTLY from an admin: forwarded to the
+/// consumer's connection, its answer returned as is (broker.md §13.4).
+pub async fn relay_to_consumer(broker: &Broker, request: &RemotingCommand) -> Reply {
+    let group = request.ext_field("consumerGroup").unwrap_or_default();
+    let client_id = request.ext_field("clientId").unwrap_or_default();
+    let Some(channel) = broker.clients.find_consumer_channel(group, client_id) else {
+        let remark = format!("The Consumer <{group}> <{client_id}> not online");
+        return respond(request, ResponseCode::SYSTEM_ERROR, remark).into();
+    };
+    let mut forward = RemotingCommand::request(request.code);
+    forward.ext_fields.clone_from(&request.ext_fields);
+    forward.body = request.body.clone();
+    match channel.connection.request(forward, std::time::Duration::from_secs(10)).await {
+        Ok(answer) => answer.into(),
+        Err(ferromq_remoting::transport::TransportError::Timeout { .. }) => {
+            let remark = format!("consumer <{group}> <{client_id}> Timeout");
+            respond(request, ResponseCode::CONSUME_MSG_TIMEOUT, remark).into()
+        }
+        Err(error) => {
+            let remark = format!("invoke consumer <{group}> <{client_id}> Exception: {error}");
+            respond(request, ResponseCode::SYSTEM_ERROR, remark).into()
+        }
+    }
+}
+
+/// INVOKE_BROKER_TO_RESET_OFFSET (broker.md §9.5): computes each queue's offset for the
+/// timestamp, stores it, and tells every online member of the group with
+/// RESET_CONSUMER_CLIENT_OFFSET so their in-memory offsets follow.
+pub async fn reset_offset(broker: &Arc<Broker>, request: &RemotingCommand) -> Reply {
+    let (topic, group) = match (field(request, "topic"), field(request, "group")) {
+        (Ok(topic), Ok(group)) => (topic.to_owned(), group.to_owned()),
+        (Err(reply), _) | (_, Err(reply)) => return *reply,
+    };
+    let timestamp = request.ext_field_as::<i64>("timestamp").unwrap_or(-1);
+    let force = request.ext_field_as::<bool>("isForce").unwrap_or(true);
+    let Some(config) = broker.topics.get(&topic) else {
+        let remark =
+            format!("[reset-offset] reset offset failed, no topic in this broker. topic={topic}");
+        return respond(request, ResponseCode::TOPIC_NOT_EXIST, remark).into();
+    };
+    let mut table = Object::new();
+    let mut offsets = Vec::new();
+    for queue_id in 0..config.write_queue_nums {
+        let target = if timestamp < 0 {
+            broker.store.max_offset_in_queue(&topic, queue_id).unwrap_or(0)
+        } else {
+            broker.store.offset_by_time(&topic, queue_id, timestamp).unwrap_or(0).max(0)
+        };
+        let stored = broker.offsets.query(&group, &topic, queue_id);
+        let offset = match stored {
+            Some(stored) if !force && target >= stored => stored,
+            _ => target,
+        };
+        offsets.push((queue_id, offset));
+        table.insert_key(message_queue(broker, &topic, queue_id).to_json(), Value::int(offset));
+    }
+    for (queue_id, offset) in &offsets {
+        broker.offsets.commit(&group, &topic, *queue_id, *offset);
+    }
+    let mut body = Object::new();
+    body.insert("offsetTable", Value::Object(table));
+    let body = json::to_vec(&Value::Object(body), JsonStyle::Fastjson);
+    let members = broker.clients.consumer_connections(&group);
+    if members.is_empty() {
+        let remark = format!(
+            "Consumer not online, so can not reset offset, Group: {group} Topic: {topic} Timestamp: {timestamp}"
+        );
+        return respond(request, ResponseCode::CONSUMER_NOT_ONLINE, remark).into();
+    }
+    for connection in members {
+        let mut notice = RemotingCommand::request(RequestCode::RESET_CONSUMER_CLIENT_OFFSET.code())
+            .with_body(body.clone());
+        notice.set_ext_field("topic", topic.clone());
+        notice.set_ext_field("group", group.clone());
+        notice.set_ext_field("timestamp", timestamp.to_string());
+        if let Err(error) = connection.send_oneway(notice).await {
+            tracing::debug!(%error, "cannot tell a consumer to reset its offset");
+        }
+    }
+    ok(request).with_body(body).into()
 }

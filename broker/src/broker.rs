@@ -242,12 +242,24 @@ pub fn bad_header(request: &RemotingCommand, error: &ferromq_remoting::Error) ->
 
 /// The transport handler of a broker's listener.
 #[derive(Debug, Clone)]
-pub struct BrokerHandler(pub Arc<Broker>);
+pub struct BrokerHandler {
+    /// The broker.
+    pub broker: Arc<Broker>,
+    /// Whether this is the "fast"/VIP port (`listenPort − 2`), which serves everything but
+    /// pulls (broker.md §1.4).
+    pub fast_port: bool,
+}
 
 impl Handler for BrokerHandler {
     async fn handle(&self, connection: Connection, request: RemotingCommand) -> Option<Reply> {
-        let broker = &self.0;
-        let reply = match RequestCode(request.code) {
+        let broker = &self.broker;
+        let code = RequestCode(request.code);
+        if self.fast_port
+            && matches!(code, RequestCode::PULL_MESSAGE | RequestCode::LITE_PULL_MESSAGE)
+        {
+            return Some(Reply::code_not_supported(&request));
+        }
+        let reply = match code {
             RequestCode::SEND_MESSAGE
             | RequestCode::SEND_MESSAGE_V2
             | RequestCode::SEND_BATCH_MESSAGE => {
@@ -282,6 +294,9 @@ impl Handler for BrokerHandler {
             RequestCode::QUERY_MESSAGE => crate::admin::query_message(broker, &request).await,
             RequestCode::VIEW_MESSAGE_BY_ID => crate::admin::view_message(broker, &request).await,
             RequestCode::END_TRANSACTION => crate::send::end_transaction(broker, &request).await,
+            RequestCode::GET_CONSUMER_RUNNING_INFO | RequestCode::CONSUME_MESSAGE_DIRECTLY => {
+                crate::admin::relay_to_consumer(broker, &request).await
+            }
             code => match crate::admin::handle(broker, code, &request).await {
                 Some(reply) => reply,
                 None => Reply::code_not_supported(&request),
@@ -291,8 +306,8 @@ impl Handler for BrokerHandler {
     }
 
     fn on_close(&self, connection: &Connection) {
-        for group in self.0.clients.connection_closed(connection) {
-            self.0.notify_consumer_ids_changed(&group);
+        for group in self.broker.clients.connection_closed(connection) {
+            self.broker.notify_consumer_ids_changed(&group);
         }
     }
 }

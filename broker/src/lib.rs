@@ -41,7 +41,8 @@ pub use config::{BrokerConfig, BrokerRole, ConfigError};
 
 /// Serves `listener` with an opened broker until `shutdown` resolves, then drains
 /// connections, unregisters from the name servers, persists offsets and closes the store
-/// (removing its abort file).
+/// (removing its abort file). `fast_listener`, if given, is the "fast"/VIP port
+/// (`listenPort − 2`) that serves everything but pulls.
 ///
 /// # Errors
 ///
@@ -49,6 +50,20 @@ pub use config::{BrokerConfig, BrokerRole, ConfigError};
 pub async fn run(
     broker: Arc<Broker>,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ferromq_store::Error> {
+    run_with_fast_port(broker, listener, None, shutdown).await
+}
+
+/// [`run`] with an optional fast port.
+///
+/// # Errors
+///
+/// As [`run`].
+pub async fn run_with_fast_port(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    fast_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ferromq_store::Error> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,10 +86,31 @@ pub async fn run(
         cluster = %broker.config.broker_cluster_name,
         "broker serving"
     );
-    let handler = Arc::new(BrokerHandler(broker.clone()));
-    serve(listener, handler, TransportConfig::default(), shutdown).await;
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let fast = fast_listener.map(|listener| {
+        let handler = Arc::new(BrokerHandler { broker: broker.clone(), fast_port: true });
+        let mut stopped = stopped.clone();
+        tokio::spawn(async move {
+            serve(listener, handler, TransportConfig::default(), async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            })
+            .await
+        })
+    });
+    let handler = Arc::new(BrokerHandler { broker: broker.clone(), fast_port: false });
+    serve(listener, handler, TransportConfig::default(), async {
+        shutdown.await;
+        stopping.send_replace(true);
+    })
+    .await;
+    if let Some(fast) = fast {
+        let _ = fast.await;
+    }
+    drop(stopped);
     registration.abort();
     housekeeping.abort();
+    let _ = registration.await;
+    let _ = housekeeping.await;
     register::unregister_all(&broker).await;
     stop.store(true, Ordering::Relaxed);
     if let Some(schedule) = schedule

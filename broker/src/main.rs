@@ -85,7 +85,15 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|source| ferromq_broker::StartError::Bind { addr: addr.clone(), source })?;
-        ferromq_broker::run(broker, listener, shutdown_signal()).await?;
+        let fast_port = broker.config.listen_port.saturating_sub(2);
+        let fast_listener = match tokio::net::TcpListener::bind(("0.0.0.0", fast_port)).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                tracing::warn!(port = fast_port, %error, "fast (VIP) port unavailable; serving the main port only");
+                None
+            }
+        };
+        ferromq_broker::run_with_fast_port(broker, listener, fast_listener, shutdown_signal()).await?;
         tracing::info!("broker stopped cleanly");
         stop.send_replace(true);
         if let Some(namesrv) = namesrv {

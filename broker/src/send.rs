@@ -32,8 +32,9 @@ pub async fn send(
     connection: &Connection,
     request: &RemotingCommand,
 ) -> Reply {
-    let fields = request.ext_fields.clone().unwrap_or_default();
-    let header = match decode_send_request_header(request.code, &fields) {
+    let empty = ferromq_remoting::ExtFields::new();
+    let fields = request.ext_fields.as_ref().unwrap_or(&empty);
+    let header = match decode_send_request_header(request.code, fields) {
         Ok(header) => header,
         Err(error) => return bad_header(request, &error),
     };
