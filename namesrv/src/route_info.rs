@@ -744,6 +744,29 @@ fn mapping_infos(wrapper: &TopicConfigSerializeWrapper) -> Vec<(String, Value)> 
     }
 }
 
+/// Keeps the broker groups of `zone_name` (case-insensitive) and the groups whose master is
+/// down (consumers may still read from their slaves), with their queues and filter servers
+/// (Java's `ZoneRouteRPCHook`, for clients that send `__ZONE_MODE=true`).
+pub(crate) fn filter_route_by_zone(route: &mut TopicRouteData, zone_name: &str) {
+    let (kept, removed): (Vec<BrokerData>, Vec<BrokerData>) =
+        std::mem::take(&mut route.broker_datas).into_iter().partition(|data| {
+            !data.broker_addrs.contains_key(&MASTER_ID)
+                || data
+                    .zone_name
+                    .as_deref()
+                    .is_some_and(|zone| zone.eq_ignore_ascii_case(zone_name))
+        });
+    route.broker_datas = kept;
+    route
+        .queue_datas
+        .retain(|queue| !removed.iter().any(|data| data.broker_name == queue.broker_name));
+    for data in &removed {
+        for addr in data.broker_addrs.values() {
+            route.filter_server_table.remove(addr);
+        }
+    }
+}
+
 /// In a group without a master whose queues are read-only and that enables acting master,
 /// presents the lowest-id slave as id 0 (Java `pickupTopicRouteData`).
 fn present_acting_masters(route: &mut TopicRouteData) {

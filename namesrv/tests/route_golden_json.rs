@@ -104,3 +104,36 @@ async fn cluster_info_is_fastjson_default_form() {
 fn cluster_info_request() -> RemotingCommand {
     RemotingCommand::request(RequestCode::GET_BROKER_CLUSTER_INFO.code())
 }
+
+#[tokio::test]
+async fn zone_mode_keeps_the_clients_zone_in_fastjson_form() {
+    let namesrv = common::start().await;
+    let client = RemotingClient::default();
+    for (name, addr, zone) in
+        [("broker-a", "127.0.0.1:10911", "zone-a"), ("broker-b", "127.0.0.1:20911", "zone-b")]
+    {
+        let mut register = Broker::new(name, 0, addr, &[topic("TopicTest", 4), topic("TBW102", 8)])
+            .register_request();
+        register.set_ext_field("__ZONE_NAME", zone);
+        assert_eq!(call(&client, &namesrv.addr, register).await.code, ResponseCode::SUCCESS.code());
+    }
+    let mut request = route_request("TopicTest", 479);
+    request.set_ext_field("__ZONE_MODE", "true");
+    request.set_ext_field("__ZONE_NAME", "zone-a");
+    let response = call(&client, &namesrv.addr, request).await;
+    assert_eq!(response.code, ResponseCode::SUCCESS.code());
+    // Java's hook re-encodes with the default features, even for a new client.
+    assert_eq!(
+        text(&response.body),
+        concat!(
+            r#"{"brokerDatas":[{"brokerAddrs":{0:"127.0.0.1:10911"},"brokerName":"broker-a","#,
+            r#""cluster":"DefaultCluster","enableActingMaster":false,"zoneName":"zone-a"}],"#,
+            r#""filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,"#,
+            r#""readQueueNums":4,"topicSysFlag":0,"writeQueueNums":4}]}"#
+        )
+    );
+    // Without zone mode both groups are listed.
+    let all = call(&client, &namesrv.addr, route_request("TopicTest", 479)).await;
+    assert!(text(&all.body).contains("broker-b"));
+    namesrv.stop().await;
+}
