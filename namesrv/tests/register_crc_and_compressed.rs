@@ -1,6 +1,7 @@
 //! REGISTER_BROKER body handling over TCP: the body CRC (a mismatch is SYSTEM_ERROR
 //! `crc32 not match` and registers nothing), the compressed body of `encode(true)`, the bare
-//! TopicConfigSerializeWrapper of brokers older than V3_0_11, an empty body, a single-topic
+//! TopicConfigSerializeWrapper of brokers older than V3_0_11, the 5.x deflated body flagged as
+//! uncompressed, an empty body, a single-topic
 //! registration before a full one, and malformed bodies answered without closing anything.
 #![cfg(test)]
 
@@ -54,9 +55,23 @@ async fn compressed_body_registers_its_topics() {
     assert_eq!(response.code, ResponseCode::SUCCESS.code(), "{:?}", response.remark);
     let route = route(&client, &namesrv.addr, "TopicTest").await.unwrap();
     assert_eq!(route.queue_datas[0].write_queue_nums, 4);
-    // Deflated bytes announced as uncompressed JSON are a decoding error, not a panic.
+    namesrv.stop().await;
+}
+
+#[tokio::test]
+async fn deflated_body_flagged_uncompressed_is_recognised() {
+    // A Java 5.x broker with compressedRegister=true deflates the body but sends
+    // compressed=false; Java's name server fails on it, this one inflates it.
+    let namesrv = common::start().await;
+    let client = RemotingClient::default();
+    let broker = broker();
     let compressed = broker.body().encode_compressed();
     let response = call(&client, &namesrv.addr, register(&broker, compressed, false, None)).await;
+    assert_eq!(response.code, ResponseCode::SUCCESS.code(), "{:?}", response.remark);
+    assert!(route(&client, &namesrv.addr, "TopicTest").await.is_some());
+    // A body that only starts like zlib is still an error, not a panic.
+    let response =
+        call(&client, &namesrv.addr, register(&broker, b"x-not-zlib".to_vec(), false, None)).await;
     assert_eq!(response.code, ResponseCode::SYSTEM_ERROR.code());
     namesrv.stop().await;
 }
