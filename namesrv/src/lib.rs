@@ -31,7 +31,7 @@
 //! - `server`: [`run`] — state, expiry scan, transport.
 
 mod atomic_file;
-pub mod config;
+mod config;
 mod error;
 mod kv_config;
 mod processor;

@@ -1,8 +1,8 @@
 //! REGISTER_BROKER body handling over TCP: the body CRC (a mismatch is SYSTEM_ERROR
 //! `crc32 not match` and registers nothing), the compressed body of `encode(true)`, the bare
 //! TopicConfigSerializeWrapper of brokers older than V3_0_11, the 5.x deflated body flagged as
-//! uncompressed, an empty body, a single-topic
-//! registration before a full one, and malformed bodies answered without closing anything.
+//! uncompressed, an empty body, a single-topic registration before a full one, and malformed
+//! bodies answered without closing anything.
 #![cfg(test)]
 
 mod common;
