@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Map of the crate:
-//! - [`config`]: [`NamesrvConfig`] under `namesrv.properties` keys, and its loader.
+//! - `config`: [`NamesrvConfig`] under `namesrv.properties` keys, and its loader.
 //! - `properties`: Java `.properties` text, read and written.
 //! - `route_info`: the pure, synchronous `RouteInfoManager` (all routing state, explicit
 //!   time).
@@ -31,7 +31,7 @@
 //! - `server`: [`run`] — state, expiry scan, transport.
 
 mod atomic_file;
-pub mod config;
+mod config;
 mod error;
 mod kv_config;
 mod processor;

@@ -105,6 +105,17 @@ pub(crate) enum RegisterOutcome {
     Rejected,
 }
 
+/// What joining its group means for a registering instance.
+#[derive(Debug, Clone, Copy)]
+struct Membership {
+    /// First registration of the group or of this id: every topic is applied.
+    register_first: bool,
+    /// A master, or (5.x acting master) the lowest-id slave: its topics update the queues.
+    updates_queues: bool,
+    /// An acting master's queues are registered read-only.
+    wipe_write_perm: bool,
+}
+
 /// One broker instance to unregister (UNREGISTER_BROKER's header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct BrokerIdentity {
@@ -142,55 +153,71 @@ impl RouteInfoManager {
         delete_topic_with_broker_registration: bool,
         now_ms: i64,
     ) -> RegisterOutcome {
-        let BrokerRegistration {
-            cluster_name,
-            broker_addr,
-            broker_name,
-            broker_id,
-            ha_server_addr,
-            zone_name,
-            heartbeat_timeout_ms,
-            enable_acting_master,
-            topic_config_wrapper: wrapper,
-            filter_server_list,
-            connection_id,
-        } = registration;
-        let addr_info = BrokerAddrInfo::new(&cluster_name, &broker_addr);
+        let addr_info = BrokerAddrInfo::new(&registration.cluster_name, &registration.broker_addr);
         let id_known = self
             .broker_addr_table
-            .get(&broker_name)
-            .is_some_and(|data| data.broker_addrs.contains_key(&broker_id));
+            .get(&registration.broker_name)
+            .is_some_and(|data| data.broker_addrs.contains_key(&registration.broker_id));
         // Java checks this after creating the BrokerData; checking first leaves none behind.
-        if !id_known && wrapper.topic_config_table.len() == 1 {
+        if !id_known && registration.topic_config_wrapper.topic_config_table.len() == 1 {
             tracing::warn!(
-                broker_name,
-                broker_id,
-                broker_addr,
+                broker_name = registration.broker_name,
+                broker_id = registration.broker_id,
+                broker_addr = registration.broker_addr,
                 "single-topic registration before a full one; refused"
             );
             return RegisterOutcome::Rejected;
         }
+        let Some(membership) = self.join_broker_group(&registration, &addr_info) else {
+            return RegisterOutcome::Registered(RegisterResult::default());
+        };
+        if membership.updates_queues {
+            self.apply_topic_configs(
+                &addr_info,
+                &registration.broker_name,
+                &registration.topic_config_wrapper,
+                membership.register_first,
+                membership.wipe_write_perm,
+                delete_topic_with_broker_registration,
+            );
+        }
+        let result = self.master_of(&addr_info, &registration.broker_name, registration.broker_id);
+        self.record_liveness(registration, addr_info, now_ms);
+        RegisterOutcome::Registered(result)
+    }
+
+    /// Adds the instance to its cluster and broker group. `None` when another address holds
+    /// its id with a newer state version: the registration is then ignored.
+    fn join_broker_group(
+        &mut self,
+        registration: &BrokerRegistration,
+        addr_info: &BrokerAddrInfo,
+    ) -> Option<Membership> {
+        let BrokerRegistration { cluster_name, broker_addr, broker_name, broker_id, .. } =
+            registration;
+        let broker_id = *broker_id;
         self.cluster_addr_table
             .entry(cluster_name.clone())
             .or_default()
             .insert(broker_name.clone());
-        let mut register_first = !self.broker_addr_table.contains_key(&broker_name);
+        let new_group = !self.broker_addr_table.contains_key(broker_name);
         let broker_data =
             self.broker_addr_table.entry(broker_name.clone()).or_insert_with(|| BrokerData {
                 cluster: cluster_name.clone(),
                 broker_name: broker_name.clone(),
                 ..BrokerData::default()
             });
-        broker_data.enable_acting_master = enable_acting_master.unwrap_or(false);
-        broker_data.zone_name = zone_name;
+        broker_data.enable_acting_master = registration.enable_acting_master.unwrap_or(false);
+        broker_data.zone_name.clone_from(&registration.zone_name);
         // One address holds one id: a slave turned master first drops its old id.
-        broker_data.broker_addrs.retain(|id, addr| *id == broker_id || *addr != broker_addr);
+        broker_data.broker_addrs.retain(|id, addr| *id == broker_id || addr != broker_addr);
 
         if let Some(old_addr) = broker_data.broker_addrs.get(&broker_id)
-            && *old_addr != broker_addr
+            && old_addr != broker_addr
             && let Some(old_live) =
-                self.broker_live_table.get(&BrokerAddrInfo::new(&cluster_name, old_addr))
-            && old_live.data_version.state_version > wrapper.data_version.state_version
+                self.broker_live_table.get(&BrokerAddrInfo::new(cluster_name, old_addr))
+            && old_live.data_version.state_version
+                > registration.topic_config_wrapper.data_version.state_version
         {
             tracing::warn!(
                 cluster_name,
@@ -200,54 +227,52 @@ impl RouteInfoManager {
                 broker_addr,
                 "registration conflicts with a newer broker holding the same id; ignored"
             );
-            self.broker_live_table.remove(&addr_info);
-            return RegisterOutcome::Registered(RegisterResult::default());
+            self.broker_live_table.remove(addr_info);
+            return None;
         }
 
         let old_addr = broker_data.broker_addrs.insert(broker_id, broker_addr.clone());
-        register_first |= old_addr.is_none_or(|addr| addr.is_empty());
         let is_master = broker_id == MASTER_ID;
         let min_id = broker_data.broker_addrs.keys().next().copied();
         let is_prime_slave =
-            enable_acting_master.is_some() && !is_master && min_id == Some(broker_id);
-        let acting_master_enabled = broker_data.enable_acting_master;
+            registration.enable_acting_master.is_some() && !is_master && min_id == Some(broker_id);
+        Some(Membership {
+            register_first: new_group || old_addr.is_none_or(|addr| addr.is_empty()),
+            updates_queues: is_master || is_prime_slave,
+            wipe_write_perm: is_prime_slave && broker_data.enable_acting_master,
+        })
+    }
 
-        if is_master || is_prime_slave {
-            self.apply_topic_configs(
-                &addr_info,
-                &broker_name,
-                &wrapper,
-                register_first,
-                is_prime_slave && acting_master_enabled,
-                delete_topic_with_broker_registration,
-            );
-        }
-
-        let previous = self.broker_live_table.insert(
-            addr_info.clone(),
-            BrokerLiveInfo {
-                last_update_ms: now_ms,
-                heartbeat_timeout_ms: heartbeat_timeout_ms.unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT_MS),
-                data_version: wrapper.data_version,
-                connection_id,
-                ha_server_addr,
-            },
-        );
-        if previous.is_none() {
-            tracing::info!(
-                cluster_name,
-                broker_name,
-                broker_id,
-                broker_addr,
-                "new broker registered"
-            );
-        }
-        match filter_server_list {
+    /// Records the instance's heartbeat, DataVersion, connection and filter servers.
+    fn record_liveness(
+        &mut self,
+        registration: BrokerRegistration,
+        addr_info: BrokerAddrInfo,
+        now_ms: i64,
+    ) {
+        match registration.filter_server_list {
             Some(list) if list.is_empty() => drop(self.filter_server_table.remove(&addr_info)),
             Some(list) => drop(self.filter_server_table.insert(addr_info.clone(), list)),
             None => {}
         }
-        RegisterOutcome::Registered(self.master_of(&cluster_name, &broker_name, broker_id))
+        let live = BrokerLiveInfo {
+            last_update_ms: now_ms,
+            heartbeat_timeout_ms: registration
+                .heartbeat_timeout_ms
+                .unwrap_or(DEFAULT_HEARTBEAT_TIMEOUT_MS),
+            data_version: registration.topic_config_wrapper.data_version,
+            connection_id: registration.connection_id,
+            ha_server_addr: registration.ha_server_addr,
+        };
+        if self.broker_live_table.insert(addr_info, live).is_none() {
+            tracing::info!(
+                cluster_name = registration.cluster_name,
+                broker_name = registration.broker_name,
+                broker_id = registration.broker_id,
+                broker_addr = registration.broker_addr,
+                "new broker registered"
+            );
+        }
     }
 
     /// Upserts the queue data of a master's (or prime slave's) topics.
@@ -312,7 +337,13 @@ impl RouteInfoManager {
     }
 
     /// The master's addresses for a registering slave, if the master is registered and live.
-    fn master_of(&self, cluster_name: &str, broker_name: &str, broker_id: i64) -> RegisterResult {
+    fn master_of(
+        &self,
+        addr_info: &BrokerAddrInfo,
+        broker_name: &str,
+        broker_id: i64,
+    ) -> RegisterResult {
+        let cluster_name = &addr_info.cluster_name;
         if broker_id == MASTER_ID {
             return RegisterResult::default();
         }
@@ -710,6 +741,29 @@ fn mapping_infos(wrapper: &TopicConfigSerializeWrapper) -> Vec<(String, Value)> 
             .filter_map(|(topic, info)| Some((topic.key_text()?.into_owned(), info.clone())))
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// Keeps the broker groups of `zone_name` (case-insensitive) and the groups whose master is
+/// down (consumers may still read from their slaves), with their queues and filter servers
+/// (Java's `ZoneRouteRPCHook`, for clients that send `__ZONE_MODE=true`).
+pub(crate) fn filter_route_by_zone(route: &mut TopicRouteData, zone_name: &str) {
+    let (kept, removed): (Vec<BrokerData>, Vec<BrokerData>) =
+        std::mem::take(&mut route.broker_datas).into_iter().partition(|data| {
+            !data.broker_addrs.contains_key(&MASTER_ID)
+                || data
+                    .zone_name
+                    .as_deref()
+                    .is_some_and(|zone| zone.eq_ignore_ascii_case(zone_name))
+        });
+    route.broker_datas = kept;
+    route
+        .queue_datas
+        .retain(|queue| !removed.iter().any(|data| data.broker_name == queue.broker_name));
+    for data in &removed {
+        for addr in data.broker_addrs.values() {
+            route.filter_server_table.remove(addr);
+        }
     }
 }
 

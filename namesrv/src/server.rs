@@ -57,3 +57,62 @@ async fn scan_loop(processor: Arc<NamesrvProcessor>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route_info::{BrokerAddrInfo, BrokerRegistration};
+    use ferromq_remoting::bodies::{TopicConfig, TopicConfigSerializeWrapper};
+
+    fn registration(name: &str, timeout_ms: Option<i64>) -> BrokerRegistration {
+        let topics = ["T", "TBW102"]
+            .map(|topic| TopicConfig { topic_name: topic.into(), ..TopicConfig::default() });
+        BrokerRegistration {
+            cluster_name: "C".into(),
+            broker_addr: format!("{name}:10911"),
+            broker_name: name.into(),
+            heartbeat_timeout_ms: timeout_ms,
+            topic_config_wrapper: TopicConfigSerializeWrapper {
+                topic_config_table: topics.into_iter().map(|t| (t.topic_name.clone(), t)).collect(),
+                ..TopicConfigSerializeWrapper::default()
+            },
+            ..BrokerRegistration::default()
+        }
+    }
+
+    /// The scan runs on tokio's clock: with time paused, advancing it past a broker's
+    /// timeout (plus one scan interval) removes the broker, and not a moment earlier.
+    #[tokio::test(start_paused = true)]
+    async fn scan_loop_expires_brokers_on_the_runtime_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = KvConfigManager::load(&dir.path().join("kvConfig.json")).unwrap();
+        let processor = Arc::new(NamesrvProcessor::new(NamesrvConfig::default(), kv));
+        let now = processor.now_ms();
+        processor.routes.write().register_broker(registration("default", None), false, now);
+        processor.routes.write().register_broker(registration("short", Some(30_000)), false, now);
+        let scan = tokio::spawn(scan_loop(processor.clone()));
+        let live = |name: &str| {
+            processor
+                .routes
+                .read()
+                .broker_data_version(&BrokerAddrInfo::new("C", &format!("{name}:10911")))
+                .is_some()
+        };
+
+        // Scans run every 10 s; "short" (30 s) goes at the 40 s scan, "default" (120 s) at 130 s.
+        tokio::time::sleep(Duration::from_millis(39_000)).await;
+        assert!(live("short") && live("default"));
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        assert!(!live("short"));
+        assert!(live("default"));
+        tokio::time::sleep(Duration::from_millis(80_000)).await;
+        assert!(
+            live("default"),
+            "the 120 s scan saw it silent for exactly 120 s, which is not longer"
+        );
+        tokio::time::sleep(Duration::from_millis(10_000)).await;
+        assert!(!live("default"));
+        assert!(processor.routes.read().pickup_topic_route("T", false).is_none());
+        scan.abort();
+    }
+}

@@ -13,6 +13,9 @@ use super::{Handled, NamesrvProcessor, response};
 use crate::kv_config::NAMESPACE_ORDER_TOPIC_CONFIG;
 use crate::route_info::{BrokerRegistration, RegisterOutcome};
 
+/// First byte of every zlib stream Java's `Deflater` writes (deflate, 32 KiB window).
+const ZLIB_DEFLATE_32K_WINDOW: u8 = 0x78;
+
 /// extField with the broker's zone (`MixAll.ZONE_NAME`).
 const ZONE_NAME_FIELD: &str = "__ZONE_NAME";
 
@@ -97,7 +100,10 @@ fn decode_body(
     if old_version {
         return Ok((TopicConfigSerializeWrapper::decode(&request.body)?, None));
     }
-    let body = if compressed {
+    // A 5.x broker with `compressedRegister=true` deflates the body but always sends
+    // `compressed=false` (a Java name server then fails to parse it). A zlib stream starts
+    // with 0x78 and JSON never does, so such a body is recognised and inflated.
+    let body = if compressed || request.body.first() == Some(&ZLIB_DEFLATE_32K_WINDOW) {
         RegisterBrokerBody::decode_compressed(&request.body, request.version)?
     } else {
         RegisterBrokerBody::decode(&request.body)?

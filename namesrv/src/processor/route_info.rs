@@ -7,9 +7,15 @@ use ferromq_remoting::{RemotingCommand, ResponseCode};
 
 use super::{Handled, NamesrvProcessor, response};
 use crate::kv_config::NAMESPACE_ORDER_TOPIC_CONFIG;
+use crate::route_info::filter_route_by_zone;
 
 /// `MQVersion.Version.V4_9_4` ordinal: clients from this version on get standard JSON.
 pub(crate) const VERSION_V4_9_4: i32 = 401;
+
+/// extFields of clients that want routes of their own zone only (`MixAll.ZONE_MODE`,
+/// `MixAll.ZONE_NAME`).
+const ZONE_MODE_FIELD: &str = "__ZONE_MODE";
+const ZONE_NAME_FIELD: &str = "__ZONE_NAME";
 
 /// Java's hint appended to "topic not found" remarks (`FAQUrl.suggestTodo`).
 const FAQ_SUFFIX: &str =
@@ -44,6 +50,17 @@ pub(super) fn handle(processor: &NamesrvProcessor, request: &RemotingCommand) ->
     };
     if order_message_enable {
         route.order_topic_conf = processor.kv.get(NAMESPACE_ORDER_TOPIC_CONFIG, &header.topic);
+    }
+    let zone_mode = request
+        .ext_field(ZONE_MODE_FIELD)
+        .is_some_and(|mode| mode.trim().eq_ignore_ascii_case("true"));
+    let zone_name =
+        request.ext_field(ZONE_NAME_FIELD).map(str::trim).filter(|zone| !zone.is_empty());
+    if zone_mode && let Some(zone_name) = zone_name {
+        filter_route_by_zone(&mut route, zone_name);
+        // Java's hook re-encodes the filtered route in fastjson's default form, whatever the
+        // request's version.
+        return Ok(response(request, ResponseCode::SUCCESS, None).with_body(route.encode()));
     }
     let style =
         if request.version >= VERSION_V4_9_4 || header.accept_standard_json_only == Some(true) {

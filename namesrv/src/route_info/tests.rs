@@ -393,3 +393,31 @@ fn delete_topics_with_registration_when_enabled() {
     assert!(manager.pickup_topic_route("TopicA", false).is_none());
     assert!(manager.pickup_topic_route("C", false).is_some());
 }
+
+#[test]
+fn zone_filter_keeps_own_zone_and_masterless_groups() {
+    let mut manager = RouteInfoManager::default();
+    let zoned = |name: &str, id: i64, addr: &str, zone: &str| {
+        let mut registration = registration(name, id, addr, &two_topics());
+        registration.zone_name = Some(zone.to_owned());
+        registration.filter_server_list = Some(vec![format!("{addr}-filter")]);
+        registration
+    };
+    register(&mut manager, zoned("near", 0, "10.0.0.1:10911", "zone-a"), 0);
+    register(&mut manager, zoned("far", 0, "10.0.1.1:10911", "zone-b"), 0);
+    register(&mut manager, zoned("headless", 0, "10.0.2.1:10911", "zone-b"), 0);
+    register(&mut manager, zoned("headless", 1, "10.0.2.2:10911", "zone-b"), 0);
+    manager.on_connection_closed(100);
+    // Connection 100 carried every master (id 0): only "headless" keeps a member.
+    register(&mut manager, zoned("near", 0, "10.0.0.1:10911", "zone-a"), 0);
+    register(&mut manager, zoned("far", 0, "10.0.1.1:10911", "zone-b"), 0);
+    let mut route = manager.pickup_topic_route("TopicA", false).unwrap();
+    assert_eq!(route.broker_datas.len(), 3);
+    filter_route_by_zone(&mut route, "ZONE-A");
+    let names: Vec<_> = route.broker_datas.iter().map(|data| data.broker_name.as_str()).collect();
+    assert_eq!(names, vec!["headless", "near"]);
+    let queues: Vec<_> = route.queue_datas.iter().map(|queue| queue.broker_name.as_str()).collect();
+    assert_eq!(queues, vec!["headless", "near"]);
+    assert!(!route.filter_server_table.contains_key("10.0.1.1:10911"));
+    assert!(route.filter_server_table.contains_key("10.0.0.1:10911"));
+}

@@ -682,3 +682,85 @@ mod compressed_tests {
         }
     }
 }
+
+#[cfg(test)]
+mod compressed_properties {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
+    use super::*;
+
+    fn topic_config() -> impl Strategy<Value = TopicConfig> {
+        (
+            "[%A-Za-z0-9_-]{1,24}",
+            0..=1024_i32,
+            0..=1024_i32,
+            0..=7_i32,
+            prop_oneof![Just("SINGLE_TAG"), Just("MULTI_TAG")],
+            proptest::option::of(proptest::collection::btree_map(
+                "[+a-z.]{1,12}",
+                "[A-Za-z0-9_]{0,12}",
+                0..3,
+            )),
+        )
+            .prop_map(|(name, read, write, perm, filter, attributes)| TopicConfig {
+                topic_name: name,
+                read_queue_nums: read,
+                write_queue_nums: write,
+                perm,
+                topic_filter_type: filter.to_owned(),
+                attributes,
+                ..TopicConfig::default()
+            })
+    }
+
+    fn body() -> impl Strategy<Value = RegisterBrokerBody> {
+        (
+            proptest::collection::vec(topic_config(), 0..20),
+            proptest::collection::vec("[0-9.:]{1,21}", 0..3),
+            any::<(i64, i64, i64)>(),
+        )
+            .prop_map(|(topics, filters, (counter, state_version, timestamp))| {
+                RegisterBrokerBody {
+                    topic_config_serialize_wrapper: TopicConfigSerializeWrapper {
+                        topic_config_table: topics
+                            .into_iter()
+                            .map(|config| (config.topic_name.clone(), config))
+                            .collect(),
+                        data_version: DataVersion { counter, state_version, timestamp },
+                        topic_queue_mapping_info_map: Some(Value::Object(Object::new())),
+                        ..TopicConfigSerializeWrapper::default()
+                    },
+                    filter_server_list: filters,
+                }
+            })
+    }
+
+    /// Round trip, then every strict prefix of the stream is an error, never a panic.
+    fn round_trip(body: &RegisterBrokerBody) -> Result<(), TestCaseError> {
+        let compressed = body.encode_compressed();
+        let decoded = RegisterBrokerBody::decode_compressed(&compressed, VERSION_V5_0_0)
+            .map_err(|error| TestCaseError::fail(error.to_string()))?;
+        prop_assert_eq!(&decoded, body);
+        for len in (0..compressed.len()).step_by(7) {
+            prop_assert!(RegisterBrokerBody::decode_compressed(&compressed[..len], 479).is_err());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn compressed_body_round_trips(body in body()) {
+            round_trip(&body)?;
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            drop(RegisterBrokerBody::decode_compressed(&bytes, 479));
+            // Also as the inflated payload, behind a valid zlib stream.
+            let compressed = ferromq_message::zlib::deflate(&bytes, 1);
+            drop(RegisterBrokerBody::decode_compressed(&compressed, 479));
+            drop(TopicConfig::decode_text(&String::from_utf8_lossy(&bytes)));
+        }
+    }
+}
