@@ -27,27 +27,35 @@ use crate::language::LanguageCode;
 /// [`Error::Json`] for malformed JSON or a non-object header, [`Error::InvalidField`] when
 /// `code`, `version`, `opaque` or `flag` is not a 32-bit integer.
 pub fn decode(header: &[u8]) -> Result<RemotingCommand> {
-    let value = json::parse(header)?;
-    let object = value
-        .as_object()
-        .ok_or(Error::Json { offset: 0, reason: "header is not a JSON object" })?;
+    let Value::Object(mut object) = json::parse(header)? else {
+        return Err(Error::Json { offset: 0, reason: "header is not a JSON object" });
+    };
+    // extFields is moved out of the tree rather than copied: it is most of the header.
+    let ext_fields = take_property(&mut object, "extFields").and_then(ext_fields);
     Ok(RemotingCommand {
-        code: int_property(object, "code")?,
+        code: int_property(&object, "code")?,
         language: object.get("language").map_or(LanguageCode::Java, language),
-        version: int_property(object, "version")?,
-        opaque: int_property(object, "opaque")?,
-        flag: int_property(object, "flag")?,
+        version: int_property(&object, "version")?,
+        opaque: int_property(&object, "opaque")?,
+        flag: int_property(&object, "flag")?,
         remark: object.get("remark").and_then(Value::to_field_string),
-        ext_fields: object.get("extFields").and_then(ext_fields),
+        ext_fields,
         body: bytes::Bytes::new(),
         serialize_type: SerializeType::Json,
     })
 }
 
+/// Removes and returns the last property named `name` (the one a lookup would find).
+fn take_property(object: &mut Object, name: &str) -> Option<Value> {
+    let index = object.0.iter().rposition(|(key, _)| key.as_str() == Some(name))?;
+    Some(object.0.remove(index).1)
+}
+
 /// Appends the header's JSON text, exactly as a Java peer writes it.
 pub fn encode(command: &RemotingCommand, out: &mut Vec<u8>) {
     let style = JsonStyle::Fastjson;
-    out.extend_from_slice(format!("{{\"code\":{}", command.code).as_bytes());
+    out.extend_from_slice(b"{\"code\":");
+    push_int(out, command.code);
     if let Some(fields) = &command.ext_fields {
         out.extend_from_slice(b",\"extFields\":{");
         for (index, (key, value)) in fields.iter().enumerate() {
@@ -60,17 +68,41 @@ pub fn encode(command: &RemotingCommand, out: &mut Vec<u8>) {
         }
         out.push(b'}');
     }
-    out.extend_from_slice(format!(",\"flag\":{}", command.flag).as_bytes());
+    out.extend_from_slice(b",\"flag\":");
+    push_int(out, command.flag);
     out.extend_from_slice(b",\"language\":");
     write_string(out, command.language.name(), style);
-    out.extend_from_slice(format!(",\"opaque\":{}", command.opaque).as_bytes());
+    out.extend_from_slice(b",\"opaque\":");
+    push_int(out, command.opaque);
     if let Some(remark) = &command.remark {
         out.extend_from_slice(b",\"remark\":");
         write_string(out, remark, style);
     }
     // Java writes the type it is encoding with, which is JSON here by definition.
     out.extend_from_slice(b",\"serializeTypeCurrentRPC\":\"JSON\"");
-    out.extend_from_slice(format!(",\"version\":{}}}", command.version).as_bytes());
+    out.extend_from_slice(b",\"version\":");
+    push_int(out, command.version);
+    out.push(b'}');
+}
+
+/// Appends the decimal text of `value` without allocating.
+fn push_int(out: &mut Vec<u8>, value: i32) {
+    let mut digits = [0u8; 11];
+    let mut at = digits.len();
+    let mut rest = value.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if value < 0 {
+        at -= 1;
+        digits[at] = b'-';
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// An `int` bean property: a number or numeric string; absent or null is 0 (Java default).
@@ -101,16 +133,25 @@ fn language(value: &Value) -> LanguageCode {
 }
 
 /// extFields as a string map; null values are dropped (Java's map lookup sees null).
-fn ext_fields(value: &Value) -> Option<ExtFields> {
-    let object = value.as_object()?;
+fn ext_fields(value: Value) -> Option<ExtFields> {
+    let Value::Object(object) = value else { return None };
     let mut fields = ExtFields::new();
-    for (key, value) in object.iter() {
-        let Some(key) = key.to_field_string() else {
-            continue;
+    for (key, value) in object.0 {
+        let key = match key {
+            Value::String(text) => text,
+            other => match other.to_field_string() {
+                Some(text) => text,
+                None => continue,
+            },
         };
-        if let Some(value) = value.to_field_string() {
-            fields.insert(key, value);
-        }
+        let value = match value {
+            Value::String(text) => text,
+            other => match other.to_field_string() {
+                Some(text) => text,
+                None => continue,
+            },
+        };
+        fields.insert(key, value);
     }
     Some(fields)
 }

@@ -81,7 +81,7 @@ impl Parser<'_> {
             return Err(self.error("nesting deeper than the limit"));
         }
         self.pos += 1; // '{'
-        let mut object = Object::new();
+        let mut object = Object(Vec::with_capacity(8));
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -204,19 +204,26 @@ impl Parser<'_> {
 
     fn string(&mut self, quote: u8) -> Result<String> {
         self.pos += 1; // opening quote
-        let mut out: Vec<u8> = Vec::new();
         let start = self.pos;
+        let mut out: Vec<u8> = Vec::new();
         loop {
-            let Some(byte) = self.peek() else {
+            // Copy the run up to the next quote or backslash in one go.
+            let rest = &self.input[self.pos..];
+            let Some(end) = rest.iter().position(|byte| *byte == quote || *byte == b'\\') else {
+                self.pos = self.input.len();
                 return Err(self.error("unterminated string"));
             };
-            self.pos += 1;
-            if byte == quote {
-                break;
+            let stop = rest[end];
+            if stop == quote && out.is_empty() {
+                // No escape at all: one copy of the slice.
+                self.pos += end + 1;
+                return String::from_utf8(rest[..end].to_vec())
+                    .map_err(|_| Error::Utf8 { what: "JSON string", offset: start });
             }
-            if byte != b'\\' {
-                out.push(byte);
-                continue;
+            out.extend_from_slice(&rest[..end]);
+            self.pos += end + 1;
+            if stop == quote {
+                break;
             }
             self.escape(&mut out)?;
         }

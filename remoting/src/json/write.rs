@@ -117,8 +117,24 @@ fn push_unicode_escape(out: &mut Vec<u8>, unit: u16) {
     }
 }
 
+/// Whether `byte` can be copied as is by both escapers: printable ASCII other than `"`,
+/// `\\` and `/` (which the browser-compatible style escapes).
+fn plain_ascii(byte: u8) -> bool {
+    (0x20..0x7F).contains(&byte) && byte != b'"' && byte != b'\\' && byte != b'/'
+}
+
 fn escape_fastjson(out: &mut Vec<u8>, text: &str) {
-    for ch in text.chars() {
+    let mut rest = text;
+    while !rest.is_empty() {
+        // Copy the run of bytes that need no escaping in one go ('/' needs none here).
+        let run = rest
+            .bytes()
+            .position(|byte| !(plain_ascii(byte) || byte == b'/'))
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest.as_bytes()[..run]);
+        rest = &rest[run..];
+        let Some(ch) = rest.chars().next() else { break };
+        rest = &rest[ch.len_utf8()..];
         match ch {
             '"' => out.extend_from_slice(b"\\\""),
             '\\' => out.extend_from_slice(b"\\\\"),
@@ -140,6 +156,10 @@ fn escape_fastjson(out: &mut Vec<u8>, text: &str) {
 }
 
 fn escape_browser_compatible(out: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(plain_ascii) {
+        out.extend_from_slice(text.as_bytes());
+        return;
+    }
     for ch in text.chars() {
         match ch {
             '"' => out.extend_from_slice(b"\\\""),
