@@ -384,97 +384,19 @@ fn parse_ms(key: &str, value: &str) -> Result<Duration, ConfigError> {
     parse::<u64>(key, value, "milliseconds").map(Duration::from_millis)
 }
 
-/// Parses Java `.properties` text (`java.util.Properties.load`): `key=value`, `key: value`
-/// or `key value` lines, `#`/`!` comments, `\` line continuations and escapes, ISO-8859-1.
-/// Later duplicates win; the order of first appearance is kept.
+/// Parses a Java `.properties` file (`java.util.Properties.load`, ISO-8859-1 bytes) with
+/// the name server's reader, the one parser of that syntax in the workspace. Later
+/// duplicates win.
 pub fn parse_properties(bytes: &[u8]) -> Vec<(String, String)> {
     let text: String = bytes.iter().map(|&b| char::from(b)).collect();
-    let mut logical = Vec::new();
-    let mut current = String::new();
-    let mut continuing = false;
-    for raw in text.lines() {
-        let line = if continuing { raw.trim_start() } else { raw };
-        if !continuing {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
-                continue;
-            }
-        }
-        let trailing = line.chars().rev().take_while(|c| *c == '\\').count();
-        if trailing % 2 == 1 {
-            current.push_str(&line[..line.len() - 1]);
-            continuing = true;
-        } else {
-            current.push_str(line);
-            logical.push(std::mem::take(&mut current));
-            continuing = false;
-        }
-    }
-    if continuing {
-        logical.push(current);
-    }
     let mut entries: Vec<(String, String)> = Vec::new();
-    for line in logical {
-        let (key, value) = split_entry(line.trim_start());
-        let (key, value) = (unescape(&key), unescape(&value));
+    for (key, value) in ferromq_namesrv::properties::parse(&text) {
         match entries.iter_mut().find(|(existing, _)| *existing == key) {
             Some(entry) => entry.1 = value,
             None => entries.push((key, value)),
         }
     }
     entries
-}
-
-fn split_entry(line: &str) -> (String, String) {
-    let mut key_end = line.len();
-    let mut escaped = false;
-    for (i, c) in line.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '=' | ':' | ' ' | '\t' | '\u{c}' => {
-                key_end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let key = line[..key_end].to_owned();
-    let mut rest = line[key_end..].trim_start_matches([' ', '\t', '\u{c}']);
-    if let Some(stripped) = rest.strip_prefix(['=', ':']) {
-        rest = stripped.trim_start_matches([' ', '\t', '\u{c}']);
-    }
-    (key, rest.to_owned())
-}
-
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('f') => out.push('\u{c}'),
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    Some(decoded) => out.push(decoded),
-                    None => out.push_str(&hex),
-                }
-            }
-            Some(other) => out.push(other),
-            None => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ mod config;
 mod error;
 mod kv_config;
 mod processor;
-mod properties;
+pub mod properties;
 mod route_info;
 mod server;
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 /// The entries of `text`, in file order (a repeated key appears twice; the last one wins
 /// when applied).
-pub(crate) fn parse(text: &str) -> Vec<(String, String)> {
+pub fn parse(text: &str) -> Vec<(String, String)> {
     let mut entries = Vec::new();
     let mut lines = text.lines();
     while let Some(first) = lines.next() {
@@ -34,7 +34,7 @@ pub(crate) fn parse(text: &str) -> Vec<(String, String)> {
 }
 
 /// `key=value` lines sorted by key, as Java's `properties2String(properties, true)`.
-pub(crate) fn format(entries: &BTreeMap<String, String>) -> String {
+pub fn format(entries: &BTreeMap<String, String>) -> String {
     let mut text = String::new();
     for (key, value) in entries {
         text.push_str(key);
