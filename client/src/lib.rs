@@ -1,4 +1,20 @@
 //! The ferromq client: producers, push and pull consumers, an admin API and the `ferromq`
 //! command-line tool, for ferromq and for any Apache RocketMQ cluster.
-//!
-//! Not built yet: see issue 8 and `../shared/spec/client.md`.
+
+pub mod admin;
+mod broker_calls;
+pub mod config;
+pub mod consumer;
+pub mod error;
+mod instance;
+pub mod producer;
+pub mod route;
+mod util;
+
+pub use admin::Admin;
+pub use config::ClientConfig;
+pub use consumer::{LitePullConsumer, LitePullConsumerConfig, MessageListener, PushConsumer, PushConsumerConfig};
+pub use error::{Error, Result};
+pub use ferromq_message::{Message, MessageExt};
+pub use ferromq_remoting::bodies::MessageQueue;
+pub use producer::{Producer, ProducerConfig, SendResult, SendStatus};
