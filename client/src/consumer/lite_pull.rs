@@ -186,6 +186,8 @@ struct LiteQueue {
     consumed: AtomicI64,
     /// Bumped by seeks: batches of an older generation are dropped.
     generation: AtomicU64,
+    /// Interrupts a held pull after a seek.
+    wake: Notify,
 }
 
 #[derive(Debug)]
@@ -419,6 +421,7 @@ impl LitePullConsumer {
         *lite.seek.lock() = Some(offset);
         lite.pq.clear();
         lite.consumed.store(-1, Ordering::Release);
+        lite.wake.notify_one();
         Ok(())
     }
 
@@ -717,9 +720,11 @@ async fn pull_task(inner: Arc<LiteInner>, queue: MessageQueue, lite: Arc<LiteQue
             timeout: inner.config.pull_timeout,
         };
         let result = tokio::select! {
-            result = inner.pull_api.pull(&spec) => result,
+            result = inner.pull_api.pull(&spec) => Some(result),
+            () = lite.wake.notified() => None,
             _ = stop.wait_for(|stop| *stop) => return,
         };
+        let Some(result) = result else { continue };
         if lite.generation.load(Ordering::Acquire) != generation {
             // A seek happened meanwhile: its offset wins.
             next_offset = None;
