@@ -23,8 +23,11 @@ use std::time::Duration;
 use ferromq_message::record::{DecodeOptions, decode_messages_shared};
 use ferromq_message::{MessageExt, msg_id};
 use ferromq_remoting::bodies::{
-    ClusterInfo, ConsumeStats, JsonBody, KvTable, MessageQueue, SubscriptionData,
-    SubscriptionGroupConfig, SubscriptionGroupWrapper, TopicConfig, TopicList, TopicRouteData,
+    JsonBody, KvTable, MessageQueue, SubscriptionData, SubscriptionGroupWrapper, TopicList,
+};
+pub use ferromq_remoting::bodies::{
+    ClusterInfo, ConsumeStats, OffsetWrapper, SubscriptionGroupConfig, TopicConfig,
+    TopicRouteData,
 };
 use ferromq_remoting::headers::{
     CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ferromq_remoting::frame::SerializeType;
+pub use ferromq_remoting::frame::SerializeType;
 
 use crate::error::{Error, Result};
 

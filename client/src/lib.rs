@@ -2,6 +2,7 @@
 //! command-line tool, for ferromq and for any Apache RocketMQ cluster.
 
 pub mod admin;
+pub mod bench;
 mod broker_calls;
 pub mod config;
 pub mod consumer;
