@@ -22,12 +22,11 @@ use std::time::Duration;
 
 use ferromq_message::record::{DecodeOptions, decode_messages_shared};
 use ferromq_message::{MessageExt, msg_id};
+pub use ferromq_remoting::bodies::{
+    ClusterInfo, ConsumeStats, OffsetWrapper, SubscriptionGroupConfig, TopicConfig, TopicRouteData,
+};
 use ferromq_remoting::bodies::{
     JsonBody, KvTable, MessageQueue, SubscriptionData, SubscriptionGroupWrapper, TopicList,
-};
-pub use ferromq_remoting::bodies::{
-    ClusterInfo, ConsumeStats, OffsetWrapper, SubscriptionGroupConfig, TopicConfig,
-    TopicRouteData,
 };
 use ferromq_remoting::headers::{
     CreateTopicRequestHeader, DeleteTopicFromNamesrvRequestHeader, DeleteTopicRequestHeader,
@@ -204,7 +203,9 @@ impl Admin {
                     .ok_or_else(|| Error::NotFound(format!("cluster {cluster} has no broker")))?;
                 let masters: Vec<String> = names
                     .iter()
-                    .filter_map(|name| info.broker_addr_table.get(name)?.broker_addrs.get(&MASTER_ID).cloned())
+                    .filter_map(|name| {
+                        info.broker_addr_table.get(name)?.broker_addrs.get(&MASTER_ID).cloned()
+                    })
                     .collect();
                 if masters.is_empty() {
                     return Err(Error::NotFound(format!("cluster {cluster} has no master")));
@@ -221,7 +222,11 @@ impl Admin {
     /// # Errors
     ///
     /// The first broker refusal, or cluster lookup errors.
-    pub async fn create_topic(&self, target: &TopicTarget, config: &TopicConfig) -> Result<Vec<String>> {
+    pub async fn create_topic(
+        &self,
+        target: &TopicTarget,
+        config: &TopicConfig,
+    ) -> Result<Vec<String>> {
         let header = CreateTopicRequestHeader {
             topic: config.topic_name.clone(),
             default_topic: crate::producer::DEFAULT_CREATE_TOPIC_KEY.to_owned(),
@@ -236,7 +241,8 @@ impl Admin {
         };
         let masters = self.masters(target).await?;
         for addr in &masters {
-            let request = self.instance.request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
+            let request =
+                self.instance.request(RequestCode::UPDATE_AND_CREATE_TOPIC).with_header(&header);
             self.instance.invoke_ok(addr, request, self.timeout).await?;
         }
         Ok(masters)
@@ -251,7 +257,8 @@ impl Admin {
     pub async fn delete_topic(&self, target: &TopicTarget, topic: &str) -> Result<()> {
         let header = DeleteTopicRequestHeader { topic: topic.to_owned() };
         for addr in self.masters(target).await? {
-            let request = self.instance.request(RequestCode::DELETE_TOPIC_IN_BROKER).with_header(&header);
+            let request =
+                self.instance.request(RequestCode::DELETE_TOPIC_IN_BROKER).with_header(&header);
             self.instance.invoke_ok(&addr, request, self.timeout).await?;
         }
         let cluster_name = match target {
@@ -260,7 +267,8 @@ impl Admin {
         };
         let header = DeleteTopicFromNamesrvRequestHeader { topic: topic.to_owned(), cluster_name };
         for addr in self.instance.namesrv_addrs().to_vec() {
-            let request = self.instance.request(RequestCode::DELETE_TOPIC_IN_NAMESRV).with_header(&header);
+            let request =
+                self.instance.request(RequestCode::DELETE_TOPIC_IN_NAMESRV).with_header(&header);
             self.instance.invoke_ok(&addr, request, self.timeout).await?;
         }
         Ok(())
@@ -374,7 +382,10 @@ impl Admin {
     /// # Errors
     ///
     /// Broker errors, or a body that does not decode.
-    pub async fn subscription_groups(&self, addr: &str) -> Result<BTreeMap<String, SubscriptionGroupConfig>> {
+    pub async fn subscription_groups(
+        &self,
+        addr: &str,
+    ) -> Result<BTreeMap<String, SubscriptionGroupConfig>> {
         let request = self.instance.request(RequestCode::GET_ALL_SUBSCRIPTIONGROUP_CONFIG);
         let response = self.instance.invoke_ok(addr, request, self.timeout).await?;
         SubscriptionGroupWrapper::decode(&response.body)
@@ -484,7 +495,12 @@ impl Admin {
     /// # Errors
     ///
     /// Broker errors.
-    pub async fn update_consumer_offset(&self, group: &str, queue: &MessageQueue, offset: i64) -> Result<()> {
+    pub async fn update_consumer_offset(
+        &self,
+        group: &str,
+        queue: &MessageQueue,
+        offset: i64,
+    ) -> Result<()> {
         self.ensure_route(&queue.topic).await?;
         crate::consumer::update_offset(&self.instance, group, queue, offset, false).await
     }
@@ -548,7 +564,9 @@ impl Admin {
         let found = self.query_index(topic, key, max_num, begin_ms, end_ms, false).await?;
         let matching: Vec<MessageExt> = found
             .into_iter()
-            .filter(|message| message.topic() == topic && message.message.key_list().any(|k| k == key))
+            .filter(|message| {
+                message.topic() == topic && message.message.key_list().any(|k| k == key)
+            })
             .collect();
         if matching.is_empty() {
             return Err(Error::NotFound("query message by key finished, but no message.".into()));
@@ -561,7 +579,11 @@ impl Admin {
     /// # Errors
     ///
     /// [`Error::NotFound`] when no broker has it.
-    pub async fn query_message_by_uniq_key(&self, topic: &str, uniq_key: &str) -> Result<MessageExt> {
+    pub async fn query_message_by_uniq_key(
+        &self,
+        topic: &str,
+        uniq_key: &str,
+    ) -> Result<MessageExt> {
         let found = self.query_index(topic, uniq_key, 32, 0, i64::MAX, true).await?;
         found
             .into_iter()
@@ -589,7 +611,8 @@ impl Admin {
         };
         let mut queries = tokio::task::JoinSet::new();
         for addr in Self::route_addrs(&route) {
-            let mut request = self.instance.request(RequestCode::QUERY_MESSAGE).with_header(&header);
+            let mut request =
+                self.instance.request(RequestCode::QUERY_MESSAGE).with_header(&header);
             if unique {
                 request.set_ext_field("_UNIQUE_KEY_QUERY", "true");
             }
@@ -602,7 +625,8 @@ impl Admin {
             let Ok((result, addr)) = joined else { continue };
             match result {
                 Ok(response) if response.code == ResponseCode::SUCCESS.code() => {
-                    messages.extend(decode_messages_shared(&response.body, &DecodeOptions::default())?);
+                    messages
+                        .extend(decode_messages_shared(&response.body, &DecodeOptions::default())?);
                 }
                 Ok(response) => tracing::debug!(%addr, code = response.code, "query found nothing"),
                 Err(error) => tracing::debug!(%addr, %error, "query failed"),
@@ -649,14 +673,21 @@ fn bad_body(what: &'static str) -> Error {
 /// Parses a TopicStatsTable (`{"offsetTable":{{MessageQueue}:{..}}}`).
 fn parse_topic_stats(body: &[u8]) -> Result<BTreeMap<MessageQueue, TopicOffset>> {
     let value = json::parse(body).map_err(|error| Error::decode("TopicStatsTable", error))?;
-    let Some(table) = value.as_object().and_then(|o| o.get("offsetTable")).and_then(Value::as_object) else {
+    let Some(table) =
+        value.as_object().and_then(|o| o.get("offsetTable")).and_then(Value::as_object)
+    else {
         return Err(bad_body("TopicStatsTable"));
     };
     let mut out = BTreeMap::new();
     for (key, offsets) in table.iter() {
-        let queue = MessageQueue::from_json(key).map_err(|error| Error::decode("MessageQueue", error))?;
+        let queue =
+            MessageQueue::from_json(key).map_err(|error| Error::decode("MessageQueue", error))?;
         let field = |name| {
-            offsets.as_object().and_then(|o| o.get(name)).and_then(Value::to_i64_lenient).unwrap_or(0)
+            offsets
+                .as_object()
+                .and_then(|o| o.get(name))
+                .and_then(Value::to_i64_lenient)
+                .unwrap_or(0)
         };
         out.insert(
             queue,
@@ -694,7 +725,8 @@ fn parse_consumer_connection(body: &[u8]) -> Result<ConsumerConnection> {
     if let Some(table) = object.get("subscriptionTable").and_then(Value::as_object) {
         for (topic, data) in table.iter() {
             let topic = topic.key_text().map(|t| t.into_owned()).unwrap_or_default();
-            let data = SubscriptionData::from_json(data).map_err(|error| Error::decode("SubscriptionData", error))?;
+            let data = SubscriptionData::from_json(data)
+                .map_err(|error| Error::decode("SubscriptionData", error))?;
             connection.subscriptions.insert(topic, data);
         }
     }
@@ -711,7 +743,10 @@ mod tests {
         let body = br#"{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{"lastUpdateTimestamp":7,"maxOffset":10,"minOffset":2}}}"#;
         let stats = parse_topic_stats(body).unwrap();
         let offsets = stats[&crate::route::queue("T", "b", 1)];
-        assert_eq!(offsets, TopicOffset { min_offset: 2, max_offset: 10, last_update_timestamp: 7 });
+        assert_eq!(
+            offsets,
+            TopicOffset { min_offset: 2, max_offset: 10, last_update_timestamp: 7 }
+        );
         assert!(parse_topic_stats(b"[]").is_err());
     }
 

@@ -167,7 +167,8 @@ mod tests {
 
     #[test]
     fn display_names_the_code_and_busy_is_detected() {
-        let error = Error::broker("127.0.0.1:10911", 2, Some("[PC_SYNCHRONIZED]broker busy".into()));
+        let error =
+            Error::broker("127.0.0.1:10911", 2, Some("[PC_SYNCHRONIZED]broker busy".into()));
         assert_eq!(
             error.to_string(),
             "127.0.0.1:10911 answered SYSTEM_BUSY(2): [PC_SYNCHRONIZED]broker busy"

@@ -98,8 +98,10 @@ impl ClientInstance {
     pub(crate) fn new(config: ClientConfig) -> Arc<Self> {
         let (rebalance, _) = watch::channel(0_u64);
         let rebalance = Arc::new(rebalance);
-        let transport =
-            TransportConfig { connect_timeout: config.connect_timeout, ..TransportConfig::default() };
+        let transport = TransportConfig {
+            connect_timeout: config.connect_timeout,
+            ..TransportConfig::default()
+        };
         let remoting =
             Arc::new(RemotingClient::new(PushHandler { rebalance: rebalance.clone() }, transport));
         let (stop, _) = watch::channel(false);
@@ -124,15 +126,18 @@ impl ClientInstance {
     pub(crate) fn start(self: &Arc<Self>) {
         let refresh = self.config.poll_name_server_interval;
         let heartbeat = self.config.heartbeat_broker_interval;
-        let routes = self.spawn_periodic(Duration::from_millis(10), refresh, |instance| async move {
-            instance.refresh_all_routes().await;
-        });
-        let beats = self.spawn_periodic(Duration::from_secs(1).min(heartbeat), heartbeat, |instance| {
-            async move {
+        let routes =
+            self.spawn_periodic(Duration::from_millis(10), refresh, |instance| async move {
+                instance.refresh_all_routes().await;
+            });
+        let beats = self.spawn_periodic(
+            Duration::from_secs(1).min(heartbeat),
+            heartbeat,
+            |instance| async move {
                 instance.clean_offline_brokers();
                 instance.send_heartbeat_to_all().await;
-            }
-        });
+            },
+        );
         self.tasks.lock().extend([routes, beats]);
     }
 
@@ -542,7 +547,9 @@ impl ClientInstance {
                         broker = %name, %addr, code = response.code, remark = ?response.remark,
                         "heartbeat refused"
                     ),
-                    Err(error) => tracing::debug!(broker = %name, %addr, %error, "heartbeat failed"),
+                    Err(error) => {
+                        tracing::debug!(broker = %name, %addr, %error, "heartbeat failed")
+                    }
                 }
             });
         }
@@ -551,7 +558,11 @@ impl ClientInstance {
 
     /// UNREGISTER_CLIENT for a producer or consumer group to every known broker (client.md
     /// §2.7); errors are ignored.
-    pub(crate) async fn unregister(&self, producer_group: Option<&str>, consumer_group: Option<&str>) {
+    pub(crate) async fn unregister(
+        &self,
+        producer_group: Option<&str>,
+        consumer_group: Option<&str>,
+    ) {
         let header = UnregisterClientRequestHeader {
             client_id: self.client_id.clone(),
             producer_group: producer_group.map(str::to_owned),

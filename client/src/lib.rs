@@ -14,7 +14,9 @@ mod util;
 
 pub use admin::Admin;
 pub use config::ClientConfig;
-pub use consumer::{LitePullConsumer, LitePullConsumerConfig, MessageListener, PushConsumer, PushConsumerConfig};
+pub use consumer::{
+    LitePullConsumer, LitePullConsumerConfig, MessageListener, PushConsumer, PushConsumerConfig,
+};
 pub use error::{Error, Result};
 pub use ferromq_message::{Message, MessageExt};
 pub use ferromq_remoting::bodies::MessageQueue;

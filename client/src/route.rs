@@ -230,13 +230,14 @@ mod tests {
 
     #[test]
     fn order_topic_conf_gives_queues_in_text_order() {
-        let route = TopicRouteData {
-            order_topic_conf: Some("broker-b:2;broker-a:1".into()),
-            ..route()
-        };
+        let route =
+            TopicRouteData { order_topic_conf: Some("broker-b:2;broker-a:1".into()), ..route() };
         let info = TopicPublishInfo::from_route("T", &route);
         assert!(info.order_topic);
-        assert_eq!(info.queues, [queue("T", "broker-b", 0), queue("T", "broker-b", 1), queue("T", "broker-a", 0)]);
+        assert_eq!(
+            info.queues,
+            [queue("T", "broker-b", 0), queue("T", "broker-b", 1), queue("T", "broker-a", 0)]
+        );
     }
 
     #[test]

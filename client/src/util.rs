@@ -107,6 +107,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 
 /// MD5 of `input` (RFC 1321). Only the consistent-hash allocation strategy uses it, to place
 /// clients and queues on the ring exactly as Java's `MD5Hash` does.
+#[expect(clippy::little_endian_bytes, reason = "MD5 (RFC 1321) is defined on little-endian words")]
 pub(crate) fn md5(input: &[u8]) -> [u8; 16] {
     const SHIFTS: [u32; 64] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
@@ -173,7 +174,8 @@ mod tests {
         assert_eq!(hex(&md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(hex(&md5(b"abc")), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(hex(&md5(b"message digest")), "f96b697d7cb7938d525a2f31aaf161d0");
-        let long = b"12345678901234567890123456789012345678901234567890123456789012345678901234567890";
+        let long =
+            b"12345678901234567890123456789012345678901234567890123456789012345678901234567890";
         assert_eq!(hex(&md5(long)), "57edf4a22be3c955ac49da2e2107b67a");
     }
 

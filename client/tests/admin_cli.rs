@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use common::{CLUSTER, Cluster, wait_until};
 use ferromq_client::admin::{SubscriptionGroupConfig, TopicTarget, topic_config};
-use ferromq_client::consumer::{ConsumeConcurrentlyStatus, ConsumeFromWhere, PushConsumer, PushConsumerConfig};
+use ferromq_client::consumer::{
+    ConsumeConcurrentlyStatus, ConsumeFromWhere, PushConsumer, PushConsumerConfig,
+};
 use ferromq_client::{Error, Message, MessageExt, MessageListener, Producer, ProducerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,11 +34,20 @@ async fn admin_topic_lifecycle_stats_progress_and_queries() {
     admin.create_topic(&target, &topic_config("AdminTopic", 6, 6)).await.unwrap();
     wait_until(Duration::from_secs(10), "updated route", || {
         let admin = admin.clone();
-        async move { admin.topic_route("AdminTopic").await.is_ok_and(|r| r.queue_datas[0].write_queue_nums == 6) }
+        async move {
+            admin
+                .topic_route("AdminTopic")
+                .await
+                .is_ok_and(|r| r.queue_datas[0].write_queue_nums == 6)
+        }
     })
     .await;
 
-    let producer = Producer::new(ProducerConfig { client: cluster.client(), ..ProducerConfig::new("PG_admin") }).unwrap();
+    let producer = Producer::new(ProducerConfig {
+        client: cluster.client(),
+        ..ProducerConfig::new("PG_admin")
+    })
+    .unwrap();
     producer.start().await.unwrap();
     let mut sent = Vec::new();
     for i in 0..12 {
@@ -52,14 +63,19 @@ async fn admin_topic_lifecycle_stats_progress_and_queries() {
     wait_until(Duration::from_secs(10), "indexed keys", || {
         let admin = admin.clone();
         async move {
-            admin.query_message_by_key("AdminTopic", "order-1", 64, 0, i64::MAX).await.is_ok_and(|found| found.len() == 4)
+            admin
+                .query_message_by_key("AdminTopic", "order-1", 64, 0, i64::MAX)
+                .await
+                .is_ok_and(|found| found.len() == 4)
         }
     })
     .await;
-    let by_key = admin.query_message_by_key("AdminTopic", "order-1", 64, 0, i64::MAX).await.unwrap();
+    let by_key =
+        admin.query_message_by_key("AdminTopic", "order-1", 64, 0, i64::MAX).await.unwrap();
     assert_eq!(by_key.len(), 4);
     assert!(by_key.iter().all(|m| m.message.key_list().any(|k| k == "order-1")));
-    let missing = admin.query_message_by_key("AdminTopic", "nope", 64, 0, i64::MAX).await.unwrap_err();
+    let missing =
+        admin.query_message_by_key("AdminTopic", "nope", 64, 0, i64::MAX).await.unwrap_err();
     assert!(matches!(missing, Error::NotFound(_)), "{missing}");
     let by_offset_id = admin.view_message(&sent[3].offset_msg_id).await.unwrap();
     assert_eq!(by_offset_id.message.body.as_ref(), b"admin-3");
@@ -70,7 +86,9 @@ async fn admin_topic_lifecycle_stats_progress_and_queries() {
         .create_subscription_group(&target, &SubscriptionGroupConfig::new("CG_admin"))
         .await
         .unwrap();
-    assert!(admin.subscription_groups(&cluster.brokers[0].addr).await.unwrap().contains_key("CG_admin"));
+    assert!(
+        admin.subscription_groups(&cluster.brokers[0].addr).await.unwrap().contains_key("CG_admin")
+    );
     let consumed = Arc::new(AtomicUsize::new(0));
     let counter = consumed.clone();
     let listener = MessageListener::concurrently(move |messages: &[MessageExt], _: &mut _| {
@@ -85,12 +103,16 @@ async fn admin_topic_lifecycle_stats_progress_and_queries() {
     let consumer = PushConsumer::new(config, listener).unwrap();
     consumer.subscribe("AdminTopic", "*").unwrap();
     consumer.start().await.unwrap();
-    wait_until(Duration::from_secs(10), "consumed", || async { consumed.load(Ordering::SeqCst) == 12 }).await;
+    wait_until(Duration::from_secs(10), "consumed", || async {
+        consumed.load(Ordering::SeqCst) == 12
+    })
+    .await;
     wait_until(Duration::from_secs(10), "no lag", || {
         let admin = admin.clone();
         async move {
             admin.consume_stats("CG_admin", Some("AdminTopic")).await.is_ok_and(|p| {
-                p.total_lag() == 0 && p.stats.offset_table.values().map(|o| o.consumer_offset).sum::<i64>() == 12
+                p.total_lag() == 0
+                    && p.stats.offset_table.values().map(|o| o.consumer_offset).sum::<i64>() == 12
             })
         }
     })
@@ -120,6 +142,14 @@ async fn admin_topic_lifecycle_stats_progress_and_queries() {
 
 /// Runs the `ferromq` binary; returns stdout, asserting success.
 fn ferromq(namesrv: &str, args: &[&str]) -> String {
+    match try_ferromq(namesrv, args) {
+        Ok(stdout) => stdout,
+        Err(failure) => panic!("ferromq {args:?} failed:\n{failure}"),
+    }
+}
+
+/// Runs the `ferromq` binary; stdout on success, stdout and stderr on failure.
+fn try_ferromq(namesrv: &str, args: &[&str]) -> Result<String, String> {
     let output = Command::new(env!("CARGO_BIN_EXE_ferromq"))
         .arg("-n")
         .arg(namesrv)
@@ -128,8 +158,7 @@ fn ferromq(namesrv: &str, args: &[&str]) -> String {
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "ferromq {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
+    if output.status.success() { Ok(stdout) } else { Err(format!("{stdout}\n{stderr}")) }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +169,8 @@ async fn cli_topic_send_query_offset_and_bench() {
         let namesrv = namesrv.clone();
         tokio::task::spawn_blocking(move || ferromq(&namesrv, &args))
     };
-    let created = run(vec!["topic", "create", "-t", "CliTopic", "-r", "2", "-w", "2"]).await.unwrap();
+    let created =
+        run(vec!["topic", "create", "-t", "CliTopic", "-r", "2", "-w", "2"]).await.unwrap();
     assert!(created.contains("CliTopic"), "{created}");
     cluster.create_topic("CliTopic", 2).await;
     let list = run(vec!["--json", "topic", "list"]).await.unwrap();
@@ -151,10 +181,28 @@ async fn cli_topic_send_query_offset_and_bench() {
     let clusters = run(vec!["cluster", "--runtime"]).await.unwrap();
     assert!(clusters.contains(CLUSTER), "{clusters}");
 
-    let sent = run(vec!["--json", "send", "-t", "CliTopic", "--body", "hi", "-k", "cli-key", "--tags", "T1", "-c", "3"]).await.unwrap();
+    let sent = run(vec![
+        "--json", "send", "-t", "CliTopic", "--body", "hi", "-k", "cli-key", "--tags", "T1", "-c",
+        "3",
+    ])
+    .await
+    .unwrap();
     let first: serde_json::Value = serde_json::from_str(sent.lines().next().unwrap()).unwrap();
     assert_eq!(first["status"], "SendOk");
-    let found = run(vec!["--json", "query", "-t", "CliTopic", "--key", "cli-key"]).await.unwrap();
+    // The broker indexes keys shortly after storing them: retry until all three show.
+    let mut found = String::new();
+    for _ in 0..100 {
+        let namesrv = namesrv.clone();
+        let args = ["--json", "query", "-t", "CliTopic", "--key", "cli-key"];
+        found =
+            tokio::task::spawn_blocking(move || try_ferromq(&namesrv, &args).unwrap_or_default())
+                .await
+                .unwrap();
+        if found.lines().count() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(found.lines().count(), 3, "{found}");
     let message: serde_json::Value = serde_json::from_str(found.lines().next().unwrap()).unwrap();
     assert_eq!(message["body"], "hi");
@@ -163,9 +211,24 @@ async fn cli_topic_send_query_offset_and_bench() {
     let by_id = run(vec!["query", "--id", Box::leak(offset_id.into_boxed_str())]).await.unwrap();
     assert!(by_id.contains("body=hi"), "{by_id}");
 
-    let consumed = run(vec!["--json", "consume", "-t", "CliTopic", "-g", "CG_cli", "--from-first", "-c", "3", "--timeout", "20s"]).await.unwrap();
+    let consumed = run(vec![
+        "--json",
+        "consume",
+        "-t",
+        "CliTopic",
+        "-g",
+        "CG_cli",
+        "--from-first",
+        "-c",
+        "3",
+        "--timeout",
+        "20s",
+    ])
+    .await
+    .unwrap();
     assert_eq!(consumed.lines().count(), 3, "{consumed}");
-    let offsets = run(vec!["--json", "offset", "get", "-g", "CG_cli", "-t", "CliTopic"]).await.unwrap();
+    let offsets =
+        run(vec!["--json", "offset", "get", "-g", "CG_cli", "-t", "CliTopic"]).await.unwrap();
     let offsets: serde_json::Value = serde_json::from_str(offsets.trim()).unwrap();
     assert_eq!(offsets.as_array().unwrap().len(), 2);
     run(vec!["offset", "set", "-g", "CG_cli", "-t", "CliTopic", "--offset", "0"]).await.unwrap();
@@ -173,15 +236,39 @@ async fn cli_topic_send_query_offset_and_bench() {
     let groups = run(vec!["group", "list"]).await.unwrap();
     assert!(groups.contains("CG_cli2"), "{groups}");
 
-    let bench = run(vec!["--json", "bench", "produce", "-t", "CliTopic", "-c", "2000", "-w", "16", "-s", "64"]).await.unwrap();
+    let bench = run(vec![
+        "--json", "bench", "produce", "-t", "CliTopic", "-c", "2000", "-w", "16", "-s", "64",
+    ])
+    .await
+    .unwrap();
     let summary: serde_json::Value = serde_json::from_str(bench.lines().last().unwrap()).unwrap();
     assert_eq!(summary["messages"], 2000);
     assert_eq!(summary["failures"], 0);
     assert!(summary["p99Ms"].as_f64().unwrap() > 0.0);
-    let bench = run(vec!["--json", "bench", "produce", "-t", "CliTopic", "-c", "1000", "-b", "10", "--mode", "sync"]).await.unwrap();
+    let bench = run(vec![
+        "--json", "bench", "produce", "-t", "CliTopic", "-c", "1000", "-b", "10", "--mode", "sync",
+    ])
+    .await
+    .unwrap();
     let summary: serde_json::Value = serde_json::from_str(bench.lines().last().unwrap()).unwrap();
     assert_eq!(summary["messages"], 1000);
-    let consumed = run(vec!["--json", "bench", "consume", "-t", "CliTopic", "-g", "CG_bench", "--from-first", "-c", "3003", "-d", "20s"]).await.unwrap();
-    let summary: serde_json::Value = serde_json::from_str(consumed.lines().last().unwrap()).unwrap();
+    let consumed = run(vec![
+        "--json",
+        "bench",
+        "consume",
+        "-t",
+        "CliTopic",
+        "-g",
+        "CG_bench",
+        "--from-first",
+        "-c",
+        "3003",
+        "-d",
+        "20s",
+    ])
+    .await
+    .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(consumed.lines().last().unwrap()).unwrap();
     assert_eq!(summary["messages"], 3003);
 }

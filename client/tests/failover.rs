@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{BrokerNode, Cluster, Namesrv, fast_client, wait_until};
-use ferromq_client::consumer::{ConsumeConcurrentlyStatus, ConsumeFromWhere, PushConsumer, PushConsumerConfig};
+use ferromq_client::consumer::{
+    ConsumeConcurrentlyStatus, ConsumeFromWhere, PushConsumer, PushConsumerConfig,
+};
 use ferromq_client::{Admin, Message, MessageExt, MessageListener, Producer, ProducerConfig};
 use parking_lot::Mutex;
 
@@ -29,7 +31,11 @@ async fn producer(cluster: &Cluster, group: &str, fault_avoidance: bool) -> Prod
     producer
 }
 
-async fn sends_by_broker(producer: &Producer, topic: &str, count: usize) -> BTreeMap<String, usize> {
+async fn sends_by_broker(
+    producer: &Producer,
+    topic: &str,
+    count: usize,
+) -> BTreeMap<String, usize> {
     let mut by_broker = BTreeMap::new();
     for i in 0..count {
         let result = producer.send(Message::new(topic, format!("m{i}"))).await.unwrap();
@@ -50,13 +56,18 @@ async fn sends_fail_over_when_one_of_two_brokers_dies() {
 
     cluster.brokers[1].stop().await;
     let after = sends_by_broker(&plain, "FailoverTopic", 20).await;
-    assert_eq!(after.keys().collect::<Vec<_>>(), ["broker-a"], "every send retried on the live broker");
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["broker-a"],
+        "every send retried on the live broker"
+    );
     let after = sends_by_broker(&avoiding, "FailoverTopic", 20).await;
     assert_eq!(after.keys().collect::<Vec<_>>(), ["broker-a"]);
 
     // Async sends retry on another broker when no response came.
     for i in 0..8 {
-        let result = plain.send_async(Message::new("FailoverTopic", format!("a{i}"))).await.unwrap();
+        let result =
+            plain.send_async(Message::new("FailoverTopic", format!("a{i}"))).await.unwrap();
         assert_eq!(result.message_queue.broker_name, "broker-a");
     }
     plain.shutdown().await;
@@ -71,7 +82,8 @@ async fn cached_routes_survive_name_server_loss() {
     let received: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = received.clone();
     let listener = MessageListener::concurrently(move |messages: &[MessageExt], _: &mut _| {
-        seen.lock().extend(messages.iter().map(|m| String::from_utf8(m.message.body.to_vec()).unwrap()));
+        seen.lock()
+            .extend(messages.iter().map(|m| String::from_utf8(m.message.body.to_vec()).unwrap()));
         ConsumeConcurrentlyStatus::ConsumeSuccess
     });
     let config = PushConsumerConfig {
@@ -83,14 +95,18 @@ async fn cached_routes_survive_name_server_loss() {
     consumer.subscribe("CachedTopic", "*").unwrap();
     consumer.start().await.unwrap();
     sends_by_broker(&producer, "CachedTopic", 10).await;
-    wait_until(Duration::from_secs(10), "first messages", || async { received.lock().len() == 10 }).await;
+    wait_until(Duration::from_secs(10), "first messages", || async { received.lock().len() == 10 })
+        .await;
 
     cluster.namesrv.stop().await;
     // Route refreshes now fail (every second for the consumer); sends, pulls and commits
     // go on with the cached routes.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     sends_by_broker(&producer, "CachedTopic", 10).await;
-    wait_until(Duration::from_secs(10), "messages after the loss", || async { received.lock().len() == 20 }).await;
+    wait_until(Duration::from_secs(10), "messages after the loss", || async {
+        received.lock().len() == 20
+    })
+    .await;
     consumer.shutdown().await;
     producer.shutdown().await;
 }

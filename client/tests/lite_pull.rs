@@ -36,17 +36,26 @@ fn bodies(messages: &[MessageExt]) -> Vec<String> {
 async fn assign_poll_seek_commit_and_resume() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("LiteTopic", 2).await;
-    let producer =
-        Producer::new(ProducerConfig { client: cluster.client(), ..ProducerConfig::new("PG_lite") }).unwrap();
+    let producer = Producer::new(ProducerConfig {
+        client: cluster.client(),
+        ..ProducerConfig::new("PG_lite")
+    })
+    .unwrap();
     producer.start().await.unwrap();
     let queues = producer.publish_queues("LiteTopic").await.unwrap();
     for i in 0..20 {
-        producer.send_to_queue(Message::new("LiteTopic", format!("m{i}")), &queues[0]).await.unwrap();
+        producer
+            .send_to_queue(Message::new("LiteTopic", format!("m{i}")), &queues[0])
+            .await
+            .unwrap();
     }
 
     let consumer = LitePullConsumer::new(config(&cluster, "CG_lite")).unwrap();
     assert!(consumer.subscribe("LiteTopic", "*").is_ok());
-    assert!(consumer.assign(vec![queues[0].clone()]).is_err(), "subscribe and assign exclude each other");
+    assert!(
+        consumer.assign(vec![queues[0].clone()]).is_err(),
+        "subscribe and assign exclude each other"
+    );
     let consumer = LitePullConsumer::new(config(&cluster, "CG_lite")).unwrap();
     consumer.assign(vec![queues[0].clone()]).unwrap();
     consumer.start().await.unwrap();
@@ -64,7 +73,10 @@ async fn assign_poll_seek_commit_and_resume() {
 
     // A new consumer of the group resumes after the committed offset.
     for i in 20..25 {
-        producer.send_to_queue(Message::new("LiteTopic", format!("m{i}")), &queues[0]).await.unwrap();
+        producer
+            .send_to_queue(Message::new("LiteTopic", format!("m{i}")), &queues[0])
+            .await
+            .unwrap();
     }
     let resumed = LitePullConsumer::new(config(&cluster, "CG_lite")).unwrap();
     resumed.assign(vec![queues[0].clone()]).unwrap();
@@ -89,8 +101,11 @@ async fn subscribe_mode_splits_queues_between_members() {
         a.assignment().len() == 2 && b.assignment().len() == 2
     })
     .await;
-    let producer =
-        Producer::new(ProducerConfig { client: cluster.client(), ..ProducerConfig::new("PG_lite_sub") }).unwrap();
+    let producer = Producer::new(ProducerConfig {
+        client: cluster.client(),
+        ..ProducerConfig::new("PG_lite_sub")
+    })
+    .unwrap();
     producer.start().await.unwrap();
     for i in 0..40 {
         producer.send(Message::new("LiteSubTopic", format!("s{i}"))).await.unwrap();

@@ -74,7 +74,8 @@ async fn every_send_mode_stores_its_messages() {
 
     let queues = producer.publish_queues("ModesTopic").await.unwrap();
     assert_eq!(queues.len(), 4);
-    let chosen = producer.send_to_queue(Message::new("ModesTopic", "queue-2"), &queues[2]).await.unwrap();
+    let chosen =
+        producer.send_to_queue(Message::new("ModesTopic", "queue-2"), &queues[2]).await.unwrap();
     assert_eq!(chosen.message_queue, queues[2]);
     for key in ["order-1", "order-2"] {
         let result = producer.send_orderly(Message::new("ModesTopic", key), key).await.unwrap();
@@ -85,10 +86,8 @@ async fn every_send_mode_stores_its_messages() {
     producer.send(delayed).await.unwrap();
 
     let messages = read_all(&cluster, "ModesTopic", 18).await;
-    let bodies: BTreeMap<String, &MessageExt> = messages
-        .iter()
-        .map(|m| (String::from_utf8(m.message.body.to_vec()).unwrap(), m))
-        .collect();
+    let bodies: BTreeMap<String, &MessageExt> =
+        messages.iter().map(|m| (String::from_utf8(m.message.body.to_vec()).unwrap(), m)).collect();
     assert_eq!(bodies.len(), 18, "every message once: {:?}", bodies.keys());
     let sync_message = bodies["sync"];
     assert_eq!(sync_message.message.tags(), Some("TagA"));
@@ -154,7 +153,8 @@ async fn errors_are_clear() {
     // No name server configured.
     let mut client = cluster.client();
     client.namesrv_addr.clear();
-    let lonely = Producer::new(ProducerConfig { client, ..ProducerConfig::new("PG_lonely") }).unwrap();
+    let lonely =
+        Producer::new(ProducerConfig { client, ..ProducerConfig::new("PG_lonely") }).unwrap();
     lonely.start().await.unwrap();
     let error = lonely.send(Message::new("T", "x")).await.unwrap_err();
     assert!(matches!(error, Error::NoNameServer), "{error}");

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{Cluster, wait_until};
 use ferromq_client::consumer::{
-    ConsumeConcurrentlyStatus, ConsumeFromWhere, ConsumeOrderlyStatus, MessageModel,
-    PushConsumer, PushConsumerConfig, dlq_topic,
+    ConsumeConcurrentlyStatus, ConsumeFromWhere, ConsumeOrderlyStatus, MessageModel, PushConsumer,
+    PushConsumerConfig, dlq_topic,
 };
 use ferromq_client::{Message, MessageExt, MessageListener, Producer, ProducerConfig};
 use parking_lot::Mutex;
@@ -50,13 +50,17 @@ impl Received {
     }
 }
 
+/// One delivery: body, reconsume times, topic seen by the listener, msgId.
+type Attempt = (String, i32, String, String);
+
 fn body(message: &MessageExt) -> String {
     String::from_utf8(message.message.body.to_vec()).unwrap()
 }
 
 async fn producer(cluster: &Cluster, group: &str) -> Producer {
     let producer =
-        Producer::new(ProducerConfig { client: cluster.client(), ..ProducerConfig::new(group) }).unwrap();
+        Producer::new(ProducerConfig { client: cluster.client(), ..ProducerConfig::new(group) })
+            .unwrap();
     producer.start().await.unwrap();
     producer
 }
@@ -76,7 +80,12 @@ fn consumer_config(cluster: &Cluster, group: &str) -> PushConsumerConfig {
     }
 }
 
-async fn push_consumer(config: PushConsumerConfig, listener: MessageListener, topic: &str, expression: &str) -> PushConsumer {
+async fn push_consumer(
+    config: PushConsumerConfig,
+    listener: MessageListener,
+    topic: &str,
+    expression: &str,
+) -> PushConsumer {
     let consumer = PushConsumer::new(config, listener).unwrap();
     consumer.subscribe(topic, expression).unwrap();
     consumer.start().await.unwrap();
@@ -103,28 +112,49 @@ async fn clustering_rebalances_on_join_and_leave_and_consumes_each_message_once(
     cluster.create_topic("RebalanceTopic", 8).await;
     let producer = producer(&cluster, "PG_rebalance").await;
     let received = Received::default();
-    let a = push_consumer(consumer_config(&cluster, "CG_rebalance"), received.listener("a"), "RebalanceTopic", "*").await;
-    wait_until(Duration::from_secs(10), "a owns every queue", || async { owned(&a, "RebalanceTopic") == 8 }).await;
+    let a = push_consumer(
+        consumer_config(&cluster, "CG_rebalance"),
+        received.listener("a"),
+        "RebalanceTopic",
+        "*",
+    )
+    .await;
+    wait_until(Duration::from_secs(10), "a owns every queue", || async {
+        owned(&a, "RebalanceTopic") == 8
+    })
+    .await;
     send_range(&producer, "RebalanceTopic", "one", 0..40).await;
-    wait_until(Duration::from_secs(10), "phase one consumed", || async { received.len() >= 40 }).await;
+    wait_until(Duration::from_secs(10), "phase one consumed", || async { received.len() >= 40 })
+        .await;
     // Members joining and leaving only hand queues over cleanly once commits caught up
     // (RocketMQ is at-least-once across rebalances): wait for a zero lag.
     wait_no_lag(&cluster, "CG_rebalance").await;
 
-    let b = push_consumer(consumer_config(&cluster, "CG_rebalance"), received.listener("b"), "RebalanceTopic", "*").await;
+    let b = push_consumer(
+        consumer_config(&cluster, "CG_rebalance"),
+        received.listener("b"),
+        "RebalanceTopic",
+        "*",
+    )
+    .await;
     wait_until(Duration::from_secs(10), "queues split 4/4", || async {
         owned(&a, "RebalanceTopic") == 4 && owned(&b, "RebalanceTopic") == 4
     })
     .await;
     send_range(&producer, "RebalanceTopic", "two", 0..80).await;
-    wait_until(Duration::from_secs(10), "phase two consumed", || async { received.len() >= 120 }).await;
+    wait_until(Duration::from_secs(10), "phase two consumed", || async { received.len() >= 120 })
+        .await;
     assert!(received.count_by("b") > 0, "the new member consumes its share");
     wait_no_lag(&cluster, "CG_rebalance").await;
 
     b.shutdown().await;
-    wait_until(Duration::from_secs(10), "a owns every queue again", || async { owned(&a, "RebalanceTopic") == 8 }).await;
+    wait_until(Duration::from_secs(10), "a owns every queue again", || async {
+        owned(&a, "RebalanceTopic") == 8
+    })
+    .await;
     send_range(&producer, "RebalanceTopic", "three", 0..40).await;
-    wait_until(Duration::from_secs(10), "phase three consumed", || async { received.len() >= 160 }).await;
+    wait_until(Duration::from_secs(10), "phase three consumed", || async { received.len() >= 160 })
+        .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let bodies = received.bodies();
     assert_eq!(bodies.len(), 160);
@@ -148,7 +178,10 @@ async fn broadcasting_delivers_every_message_to_every_member() {
         members.push(push_consumer(config, received.listener(name), "BroadcastTopic", "*").await);
     }
     for member in &members {
-        wait_until(Duration::from_secs(10), "all queues", || async { owned(member, "BroadcastTopic") == 4 }).await;
+        wait_until(Duration::from_secs(10), "all queues", || async {
+            owned(member, "BroadcastTopic") == 4
+        })
+        .await;
     }
     let producer = producer(&cluster, "PG_broadcast").await;
     send_range(&producer, "BroadcastTopic", "b", 0..30).await;
@@ -160,7 +193,12 @@ async fn broadcasting_delivers_every_message_to_every_member() {
     }
     let offsets = dir.path().join(members[0].client_id()).join("CG_broadcast").join("offsets.json");
     let text = std::fs::read_to_string(&offsets).unwrap();
-    assert!(text.starts_with(r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"BroadcastTopic"}:"#), "{text}");
+    assert!(
+        text.starts_with(
+            r#"{"offsetTable":{{"brokerName":"broker-a","queueId":0,"topic":"BroadcastTopic"}:"#
+        ),
+        "{text}"
+    );
     producer.shutdown().await;
 }
 
@@ -168,19 +206,28 @@ async fn broadcasting_delivers_every_message_to_every_member() {
 async fn failed_messages_are_retried_then_sent_to_the_dlq() {
     let cluster = Cluster::start(1).await;
     cluster.create_topic("RetryTopic", 2).await;
-    let attempts: Arc<Mutex<Vec<(String, i32, String, String)>>> = Arc::default();
+    let attempts: Arc<Mutex<Vec<Attempt>>> = Arc::default();
     let seen = attempts.clone();
     let listener = MessageListener::concurrently(move |messages: &[MessageExt], _: &mut _| {
         for message in messages {
-            seen.lock().push((body(message), message.reconsume_times, message.topic().to_owned(), message.client_msg_id().to_owned()));
+            seen.lock().push((
+                body(message),
+                message.reconsume_times,
+                message.topic().to_owned(),
+                message.client_msg_id().to_owned(),
+            ));
         }
         ConsumeConcurrentlyStatus::ReconsumeLater
     });
-    let config = PushConsumerConfig { max_reconsume_times: 2, ..consumer_config(&cluster, "CG_retry") };
+    let config =
+        PushConsumerConfig { max_reconsume_times: 2, ..consumer_config(&cluster, "CG_retry") };
     let consumer = push_consumer(config, listener, "RetryTopic", "*").await;
     let producer = producer(&cluster, "PG_retry").await;
     let sent = producer.send(Message::new("RetryTopic", "poison")).await.unwrap();
-    wait_until(Duration::from_secs(20), "three deliveries", || async { attempts.lock().len() >= 3 }).await;
+    wait_until(Duration::from_secs(20), "three deliveries", || async {
+        attempts.lock().len() >= 3
+    })
+    .await;
     let attempts = attempts.lock().clone();
     assert_eq!(attempts.iter().map(|a| a.1).collect::<Vec<_>>(), [0, 1, 2]);
     for (body, _, topic, msg_id) in &attempts {
@@ -193,7 +240,10 @@ async fn failed_messages_are_retried_then_sent_to_the_dlq() {
     wait_until(Duration::from_secs(10), "message in the DLQ", || {
         let (admin, dlq) = (admin.clone(), dlq.clone());
         async move {
-            admin.topic_stats(&dlq).await.is_ok_and(|stats| stats.values().map(|o| o.max_offset).sum::<i64>() == 1)
+            admin
+                .topic_stats(&dlq)
+                .await
+                .is_ok_and(|stats| stats.values().map(|o| o.max_offset).sum::<i64>() == 1)
         }
     })
     .await;
@@ -209,7 +259,10 @@ async fn orderly_consumption_keeps_each_queue_in_order() {
     let producer = producer(&cluster, "PG_order").await;
     for i in 0..25 {
         for key in ["k0", "k1", "k2", "k3", "k4", "k5"] {
-            producer.send_orderly(Message::new("OrderTopic", format!("{key}:{i}")), key).await.unwrap();
+            producer
+                .send_orderly(Message::new("OrderTopic", format!("{key}:{i}")), key)
+                .await
+                .unwrap();
         }
     }
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -228,7 +281,10 @@ async fn orderly_consumption_keeps_each_queue_in_order() {
     let mut config = consumer_config(&cluster, "CG_order");
     config.suspend_current_queue_time = Duration::from_millis(50);
     let consumer = push_consumer(config, listener, "OrderTopic", "*").await;
-    wait_until(Duration::from_secs(15), "all ordered messages", || async { seen.lock().len() >= 150 }).await;
+    wait_until(Duration::from_secs(15), "all ordered messages", || async {
+        seen.lock().len() >= 150
+    })
+    .await;
     let seen = seen.lock().clone();
     assert_eq!(seen.len(), 150, "no duplicates");
     for key in ["k0", "k1", "k2", "k3", "k4", "k5"] {
@@ -250,7 +306,13 @@ async fn offsets_resume_after_restart_and_tags_filter() {
     cluster.create_topic("ResumeTopic", 2).await;
     let producer = producer(&cluster, "PG_resume").await;
     let received = Received::default();
-    let first = push_consumer(consumer_config(&cluster, "CG_resume"), received.listener("first"), "ResumeTopic", "TagA || TagB").await;
+    let first = push_consumer(
+        consumer_config(&cluster, "CG_resume"),
+        received.listener("first"),
+        "ResumeTopic",
+        "TagA || TagB",
+    )
+    .await;
     for (i, tag) in ["TagA", "TagB", "TagC"].iter().cycle().take(30).enumerate() {
         let mut message = Message::new("ResumeTopic", format!("one-{i}-{tag}"));
         message.set_tags(*tag);
@@ -266,8 +328,15 @@ async fn offsets_resume_after_restart_and_tags_filter() {
         producer.send(message).await.unwrap();
     }
     let again = Received::default();
-    let second = push_consumer(consumer_config(&cluster, "CG_resume"), again.listener("second"), "ResumeTopic", "TagA || TagB").await;
-    wait_until(Duration::from_secs(10), "only the new messages", || async { again.len() >= 10 }).await;
+    let second = push_consumer(
+        consumer_config(&cluster, "CG_resume"),
+        again.listener("second"),
+        "ResumeTopic",
+        "TagA || TagB",
+    )
+    .await;
+    wait_until(Duration::from_secs(10), "only the new messages", || async { again.len() >= 10 })
+        .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let bodies = again.bodies();
     assert_eq!(bodies.len(), 10, "resumed from the committed offsets: {bodies:?}");
@@ -295,7 +364,13 @@ async fn new_groups_start_where_consume_from_where_says() {
     // broker answers offset 0 for a new group while message 0 is in memory (broker.md §9.2),
     // exactly as Java clients experience it.
     let first = Received::default();
-    let c1 = push_consumer(consumer_config(&cluster, "CG_first"), first.listener("first"), "StartTopic", "*").await;
+    let c1 = push_consumer(
+        consumer_config(&cluster, "CG_first"),
+        first.listener("first"),
+        "StartTopic",
+        "*",
+    )
+    .await;
     let last = Received::default();
     let mut config = consumer_config(&cluster, "CG_time");
     config.consume_from_where = ConsumeFromWhere::ConsumeFromTimestamp;
@@ -308,10 +383,17 @@ async fn new_groups_start_where_consume_from_where_says() {
     let admin = cluster.admin();
     let queue = admin.topic_queues("StartTopic").await.unwrap().into_iter().next().unwrap();
     assert_eq!(admin.search_offset(&queue, between_ms).await.unwrap(), 10);
-    let reset = admin.reset_offset_by_timestamp("CG_reset", "StartTopic", between_ms).await.unwrap();
+    let reset =
+        admin.reset_offset_by_timestamp("CG_reset", "StartTopic", between_ms).await.unwrap();
     assert_eq!(reset.values().copied().collect::<Vec<_>>(), [10]);
     let by_time = Received::default();
-    let c3 = push_consumer(consumer_config(&cluster, "CG_reset"), by_time.listener("reset"), "StartTopic", "*").await;
+    let c3 = push_consumer(
+        consumer_config(&cluster, "CG_reset"),
+        by_time.listener("reset"),
+        "StartTopic",
+        "*",
+    )
+    .await;
     wait_until(Duration::from_secs(10), "reset group", || async { by_time.len() == 5 }).await;
     assert!(by_time.bodies().keys().all(|b| b.starts_with("new-")));
     admin.shutdown();
@@ -323,7 +405,8 @@ async fn new_groups_start_where_consume_from_where_says() {
 
 /// Now as `yyyyMMddHHmmss` in UTC.
 fn timestamp_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let days = i64::try_from(secs / 86_400).unwrap();
     let (year, month, day) = ferromq_message::msg_id::civil_from_days(days);
     let rest = secs % 86_400;

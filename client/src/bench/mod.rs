@@ -17,7 +17,9 @@ use ferromq_message::{Message, MessageExt};
 
 pub use histogram::Histogram;
 
-use crate::consumer::{ConsumeConcurrentlyStatus, MessageListener, PushConsumer, PushConsumerConfig};
+use crate::consumer::{
+    ConsumeConcurrentlyStatus, MessageListener, PushConsumer, PushConsumerConfig,
+};
 use crate::error::{Error, Result};
 use crate::producer::{Producer, ProducerConfig};
 
@@ -172,7 +174,8 @@ struct Ticker {
 impl Ticker {
     fn tick(&mut self, stats: &Stats) -> Tick {
         let now = Instant::now();
-        let seconds = self.last.map_or(1.0, |last| now.duration_since(last).as_secs_f64().max(1e-9));
+        let seconds =
+            self.last.map_or(1.0, |last| now.duration_since(last).as_secs_f64().max(1e-9));
         self.last = Some(now);
         self.second += 1;
         let messages = stats.messages.load(Ordering::Relaxed);
@@ -210,9 +213,17 @@ fn micros(elapsed: Duration) -> u64 {
 /// producer start errors; [`Error::NoRoute`] when the topic cannot be reached at all.
 pub async fn run_produce(bench: &ProduceBench, mut on_tick: impl FnMut(&Tick)) -> Result<Summary> {
     if bench.duration.is_none() && bench.count.is_none() {
-        return Err(Error::InvalidConfig { field: "duration/count", value: "none".into(), expected: "one of them" });
+        return Err(Error::InvalidConfig {
+            field: "duration/count",
+            value: "none".into(),
+            expected: "one of them",
+        });
     }
-    if bench.concurrency == 0 || bench.producers == 0 || bench.batch_size == 0 || bench.message_size == 0 {
+    if bench.concurrency == 0
+        || bench.producers == 0
+        || bench.batch_size == 0
+        || bench.message_size == 0
+    {
         return Err(Error::InvalidConfig {
             field: "concurrency/producers/batch_size/message_size",
             value: "0".into(),
@@ -227,7 +238,8 @@ pub async fn run_produce(bench: &ProduceBench, mut on_tick: impl FnMut(&Tick)) -
         producer.publish_queues(&bench.topic).await?;
         producers.push(producer);
     }
-    let body = Bytes::from((0..bench.message_size).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
+    let body =
+        Bytes::from((0..bench.message_size).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
     let stats = Arc::new(Stats::default());
     let claimed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -246,7 +258,10 @@ pub async fn run_produce(bench: &ProduceBench, mut on_tick: impl FnMut(&Tick)) -
         senders.spawn(sender.run());
     }
     let mut ticker = Ticker { last: Some(started), ..Ticker::default() };
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     loop {
         tokio::select! {
             _ = interval.tick() => on_tick(&ticker.tick(&stats)),
@@ -288,7 +303,8 @@ impl Sender {
             }
             let started = Instant::now();
             let outcome = if self.bench.batch_size > 1 {
-                let messages = (0..self.bench.batch_size).map(|_| self.message(&mut sequence)).collect();
+                let messages =
+                    (0..self.bench.batch_size).map(|_| self.message(&mut sequence)).collect();
                 match self.bench.mode {
                     SendMode::Sync => self.producer.send_batch(messages).await.map(drop),
                     SendMode::Async => self.producer.send_batch_async(messages).await.map(drop),
@@ -307,7 +323,10 @@ impl Sender {
                 Err(error) => {
                     self.stats.failures.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%error, "bench send failed");
-                    if matches!(error, Error::NotRunning(_) | Error::NoRoute { .. } | Error::NoNameServer) {
+                    if matches!(
+                        error,
+                        Error::NotRunning(_) | Error::NoRoute { .. } | Error::NoNameServer
+                    ) {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -336,7 +355,11 @@ impl Sender {
 /// [`Error::InvalidConfig`] for a run without a stop condition; consumer start errors.
 pub async fn run_consume(bench: &ConsumeBench, mut on_tick: impl FnMut(&Tick)) -> Result<Summary> {
     if bench.duration.is_none() && bench.count.is_none() {
-        return Err(Error::InvalidConfig { field: "duration/count", value: "none".into(), expected: "one of them" });
+        return Err(Error::InvalidConfig {
+            field: "duration/count",
+            value: "none".into(),
+            expected: "one of them",
+        });
     }
     let stats = Arc::new(Stats::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -344,7 +367,8 @@ pub async fn run_consume(bench: &ConsumeBench, mut on_tick: impl FnMut(&Tick)) -
     let listener = MessageListener::concurrently(move |messages: &[MessageExt], _: &mut _| {
         let now = crate::util::now_ms();
         for message in messages {
-            let born_to_consume_us = u64::try_from(now - message.born_timestamp).unwrap_or(0) * 1000;
+            let born_to_consume_us =
+                u64::try_from(now - message.born_timestamp).unwrap_or(0) * 1000;
             let bytes = u64::try_from(message.message.body.len()).unwrap_or(0);
             listener_stats.record(1, bytes, born_to_consume_us);
         }
@@ -355,7 +379,10 @@ pub async fn run_consume(bench: &ConsumeBench, mut on_tick: impl FnMut(&Tick)) -
     consumer.start().await?;
     let started = Instant::now();
     let mut ticker = Ticker { last: Some(started), ..Ticker::default() };
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + Duration::from_secs(1), Duration::from_secs(1));
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
     while !done.load(Ordering::Relaxed) {
         let wait = match bench.duration {
             Some(duration) => duration.saturating_sub(started.elapsed()),

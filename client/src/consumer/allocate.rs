@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn averagely_worked_example_3_two_brokers_two_clients() {
-        let all = vec![queue("T", "a", 0), queue("T", "a", 1), queue("T", "b", 0), queue("T", "b", 1)];
+        let all =
+            vec![queue("T", "a", 0), queue("T", "a", 1), queue("T", "b", 0), queue("T", "b", 1)];
         let mut sorted = all.clone();
         sorted.sort();
         assert_eq!(sorted, all, "queues sort by topic, broker name, queue id");
@@ -203,7 +204,10 @@ mod tests {
         assert!(before.iter().all(|q| after.contains(q)));
         // The ring hash is MD5's first four bytes, big-endian: md5("c0-0") = 0x...
         let digest = crate::util::md5(b"c0-0");
-        assert_eq!(md5_hash("c0-0"), u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]));
+        assert_eq!(
+            md5_hash("c0-0"),
+            u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+        );
     }
 
     #[test]

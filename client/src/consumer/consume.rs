@@ -62,7 +62,8 @@ fn submit_concurrent(
     pq: &Arc<ProcessQueue>,
     messages: Vec<MessageExt>,
 ) {
-    let (inner_job, listener, queue, pq) = (inner.clone(), listener.clone(), queue.clone(), pq.clone());
+    let (inner_job, listener, queue, pq) =
+        (inner.clone(), listener.clone(), queue.clone(), pq.clone());
     let job = Box::new(move || consume_concurrently(&inner_job, &listener, &queue, &pq, messages));
     if !inner.pool.submit(job) {
         tracing::debug!("consume pool closed; messages left uncommitted");
@@ -89,11 +90,12 @@ fn consume_concurrently(
         delay_level_when_next_consume: 0,
         ack_index: i32::MAX,
     };
-    let status = catch_unwind(AssertUnwindSafe(|| listener.consume_message(&messages, &mut context)))
-        .unwrap_or_else(|_| {
-            tracing::warn!(?queue, "listener panicked; messages will be consumed again");
-            ConsumeConcurrentlyStatus::ReconsumeLater
-        });
+    let status =
+        catch_unwind(AssertUnwindSafe(|| listener.consume_message(&messages, &mut context)))
+            .unwrap_or_else(|_| {
+                tracing::warn!(?queue, "listener panicked; messages will be consumed again");
+                ConsumeConcurrentlyStatus::ReconsumeLater
+            });
     if pq.is_dropped() {
         return;
     }
@@ -109,13 +111,19 @@ fn consume_concurrently(
     match inner.config.message_model {
         MessageModel::Broadcasting => {
             for message in &failed {
-                tracing::warn!(msg_id = message.client_msg_id(), "broadcast consumption failed; dropped");
+                tracing::warn!(
+                    msg_id = message.client_msg_id(),
+                    "broadcast consumption failed; dropped"
+                );
             }
             done.extend(failed.iter().map(|m| m.queue_offset));
         }
         MessageModel::Clustering => {
             for mut message in failed {
-                if block_on(inner, send_back(inner, &message, context.delay_level_when_next_consume, queue)) {
+                if block_on(
+                    inner,
+                    send_back(inner, &message, context.delay_level_when_next_consume, queue),
+                ) {
                     done.push(message.queue_offset);
                 } else {
                     message.reconsume_times += 1;
@@ -129,7 +137,8 @@ fn consume_concurrently(
         inner.offsets.update(queue, offset, true);
     }
     if !local_retry.is_empty() {
-        let (inner, listener, queue, pq) = (inner.clone(), listener.clone(), queue.clone(), pq.clone());
+        let (inner, listener, queue, pq) =
+            (inner.clone(), listener.clone(), queue.clone(), pq.clone());
         spawn_later(&inner.clone(), LOCAL_RETRY_DELAY, move || {
             submit_concurrent(&inner, &listener, &queue, &pq, local_retry);
         });
@@ -138,7 +147,12 @@ fn consume_concurrently(
 
 /// CONSUMER_SEND_MSG_BACK, falling back to sending to `%RETRY%<group>` with the internal
 /// producer (client.md §4.8). True when either worked.
-async fn send_back(inner: &PushInner, message: &MessageExt, delay_level: i32, queue: &MessageQueue) -> bool {
+async fn send_back(
+    inner: &PushInner,
+    message: &MessageExt,
+    delay_level: i32,
+    queue: &MessageQueue,
+) -> bool {
     match send_back_to_broker(inner, message, delay_level, queue).await {
         Ok(()) => true,
         Err(error) => {
@@ -209,7 +223,8 @@ fn submit_orderly(
     pq: &Arc<ProcessQueue>,
     delay: Duration,
 ) {
-    let (inner_job, listener, queue, pq) = (inner.clone(), listener.clone(), queue.clone(), pq.clone());
+    let (inner_job, listener, queue, pq) =
+        (inner.clone(), listener.clone(), queue.clone(), pq.clone());
     let run = move || {
         let job_inner = inner_job.clone();
         let job = Box::new(move || consume_orderly(&job_inner, &listener, &queue, &pq));

@@ -123,7 +123,11 @@ impl LitePullConsumerConfig {
             return Err(invalid("pull_batch_size", self.pull_batch_size, "1..=1024"));
         }
         if self.auto_commit_interval < Duration::from_secs(1) {
-            return Err(invalid("auto_commit_interval", format!("{:?}", self.auto_commit_interval), "at least 1 s"));
+            return Err(invalid(
+                "auto_commit_interval",
+                format!("{:?}", self.auto_commit_interval),
+                "at least 1 s",
+            ));
         }
         if crate::util::parse_timestamp_utc(&self.consume_timestamp).is_none() {
             return Err(invalid("consume_timestamp", &self.consume_timestamp, "yyyyMMddHHmmss"));
@@ -493,12 +497,9 @@ impl LitePullConsumer {
     }
 
     fn assigned(&self, queue: &MessageQueue) -> Result<Arc<LiteQueue>> {
-        self.inner
-            .queues
-            .lock()
-            .get(queue)
-            .cloned()
-            .ok_or_else(|| Error::InvalidArgument(format!("{queue:?} is not assigned to this consumer")))
+        self.inner.queues.lock().get(queue).cloned().ok_or_else(|| {
+            Error::InvalidArgument(format!("{queue:?} is not assigned to this consumer"))
+        })
     }
 }
 
@@ -561,7 +562,11 @@ impl LiteInner {
     }
 
     /// Replaces the queues of `topic` (or all, for `None`) by `wanted`.
-    fn update_queues(self: &Arc<Self>, topic: Option<&str>, wanted: &BTreeSet<MessageQueue>) -> bool {
+    fn update_queues(
+        self: &Arc<Self>,
+        topic: Option<&str>,
+        wanted: &BTreeSet<MessageQueue>,
+    ) -> bool {
         let mut changed = false;
         let mut started = Vec::new();
         {
@@ -713,7 +718,9 @@ async fn pull_task(inner: Arc<LiteInner>, queue: MessageQueue, lite: Arc<LiteQue
             queue: &queue,
             offset,
             max_nums: inner.config.pull_batch_size,
-            sys_flag: pull_sys_flag::SUSPEND | pull_sys_flag::SUBSCRIPTION | pull_sys_flag::LITE_PULL,
+            sys_flag: pull_sys_flag::SUSPEND
+                | pull_sys_flag::SUBSCRIPTION
+                | pull_sys_flag::LITE_PULL,
             commit_offset: 0,
             suspend_timeout: inner.config.broker_suspend_max_time,
             subscription: &subscription,

@@ -111,7 +111,10 @@ pub trait MessageListenerOrderly: Send + Sync + 'static {
 
 impl<F> MessageListenerOrderly for F
 where
-    F: Fn(&[MessageExt], &mut ConsumeOrderlyContext) -> ConsumeOrderlyStatus + Send + Sync + 'static,
+    F: Fn(&[MessageExt], &mut ConsumeOrderlyContext) -> ConsumeOrderlyStatus
+        + Send
+        + Sync
+        + 'static,
 {
     fn consume_message(
         &self,
@@ -150,7 +153,11 @@ impl MessageListener {
 
 impl std::fmt::Debug for MessageListener {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_orderly() { "MessageListener::Orderly" } else { "MessageListener::Concurrently" })
+        f.write_str(if self.is_orderly() {
+            "MessageListener::Orderly"
+        } else {
+            "MessageListener::Concurrently"
+        })
     }
 }
 

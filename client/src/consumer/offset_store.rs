@@ -142,7 +142,11 @@ impl OffsetStore {
             if matches!(self.backend, Backend::Remote { .. }) {
                 table.retain(|queue, _| queues.contains(queue));
             }
-            table.iter().filter(|(queue, _)| queues.contains(*queue)).map(|(q, o)| (q.clone(), *o)).collect()
+            table
+                .iter()
+                .filter(|(queue, _)| queues.contains(*queue))
+                .map(|(q, o)| (q.clone(), *o))
+                .collect()
         };
         if entries.is_empty() {
             return;
@@ -281,7 +285,9 @@ fn read_offsets(path: &Path) -> Result<Option<HashMap<MessageQueue, i64>>> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let bad = |reason: String| io_error(path, std::io::Error::new(std::io::ErrorKind::InvalidData, reason));
+    let bad = |reason: String| {
+        io_error(path, std::io::Error::new(std::io::ErrorKind::InvalidData, reason))
+    };
     let value = json::parse(&bytes).map_err(|error| bad(error.to_string()))?;
     let table = value
         .as_object()
@@ -355,6 +361,9 @@ mod tests {
         std::fs::write(&path, b"{garbage").unwrap();
         let from_bak = OffsetStore::local(dir.path(), "ip@DEFAULT", "G").unwrap();
         assert_eq!(from_bak.memory(&q1), Some(9));
-        assert_eq!(runtime.block_on(from_bak.read(&queue("T", "b", 7), ReadOffsetType::Memory)), -1);
+        assert_eq!(
+            runtime.block_on(from_bak.read(&queue("T", "b", 7), ReadOffsetType::Memory)),
+            -1
+        );
     }
 }

@@ -33,14 +33,15 @@ impl ConsumePool {
         for n in 0..threads.max(1) {
             let receiver = receiver.clone();
             let busy = busy.clone();
-            let spawned = std::thread::Builder::new().name(format!("{name}-{n}")).spawn(move || {
-                loop {
-                    let next = receiver.lock().recv();
-                    let Ok(job) = next else { return };
-                    job();
-                    busy.fetch_sub(1, Ordering::AcqRel);
-                }
-            });
+            let spawned =
+                std::thread::Builder::new().name(format!("{name}-{n}")).spawn(move || {
+                    loop {
+                        let next = receiver.lock().recv();
+                        let Ok(job) = next else { return };
+                        job();
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                    }
+                });
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(error) => tracing::error!(%error, "cannot start a consume thread"),

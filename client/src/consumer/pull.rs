@@ -9,7 +9,9 @@ use std::time::Duration;
 use ferromq_message::record::{DecodeOptions, decode_messages_shared};
 use ferromq_message::{MessageExt, property};
 use ferromq_remoting::bodies::{MessageQueue, SubscriptionData};
-use ferromq_remoting::headers::{PullMessageRequestHeader, PullMessageResponseHeader, pull_sys_flag};
+use ferromq_remoting::headers::{
+    PullMessageRequestHeader, PullMessageResponseHeader, pull_sys_flag,
+};
 use ferromq_remoting::{RequestCode, ResponseCode};
 use parking_lot::Mutex;
 
@@ -84,8 +86,8 @@ impl PullApi {
                 self.instance.subscribe_addr(&queue.broker_name, suggested, false)
             }
         };
-        let (addr, broker_id) =
-            found.ok_or_else(|| Error::BrokerNotFound { broker_name: queue.broker_name.clone() })?;
+        let (addr, broker_id) = found
+            .ok_or_else(|| Error::BrokerNotFound { broker_name: queue.broker_name.clone() })?;
         let mut sys_flag = spec.sys_flag;
         if broker_id != MASTER_ID {
             sys_flag &= !pull_sys_flag::COMMIT_OFFSET;
@@ -99,7 +101,8 @@ impl PullApi {
             max_msg_nums: spec.max_nums,
             sys_flag,
             commit_offset: spec.commit_offset,
-            suspend_timeout_millis: i64::try_from(spec.suspend_timeout.as_millis()).unwrap_or(i64::MAX),
+            suspend_timeout_millis: i64::try_from(spec.suspend_timeout.as_millis())
+                .unwrap_or(i64::MAX),
             subscription: with_subscription.then(|| spec.subscription.sub_string.clone()),
             sub_version: spec.subscription.sub_version,
             expression_type: Some(spec.subscription.expression_type.clone()),
@@ -126,11 +129,7 @@ impl PullApi {
         } else {
             Vec::new()
         };
-        Ok(PullResult {
-            status,
-            next_begin_offset: header.next_begin_offset,
-            messages,
-        })
+        Ok(PullResult { status, next_begin_offset: header.next_begin_offset, messages })
     }
 
     /// Forgets a queue's suggested node.

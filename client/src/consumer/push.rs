@@ -161,7 +161,12 @@ impl PushConsumerConfig {
             ("consume_thread_count", self.consume_thread_count as i64, 1, 1000),
             ("consume_concurrently_max_span", self.consume_concurrently_max_span, 1, 65535),
             ("pull_threshold_for_queue", self.pull_threshold_for_queue as i64, 1, 65535),
-            ("pull_threshold_size_for_queue_mib", self.pull_threshold_size_for_queue_mib as i64, 1, 1024),
+            (
+                "pull_threshold_size_for_queue_mib",
+                self.pull_threshold_size_for_queue_mib as i64,
+                1,
+                1024,
+            ),
             ("pull_batch_size", i64::from(self.pull_batch_size), 1, 1024),
             ("consume_message_batch_max_size", self.consume_message_batch_max_size as i64, 1, 1024),
         ];
@@ -231,12 +236,16 @@ impl PushConsumer {
                 OffsetStore::local(&config.offset_store_dir, &instance.client_id, &config.group)?
             }
         };
-        let producer = ProducerConfig { client: config.client.clone(), ..ProducerConfig::new(CLIENT_INNER_PRODUCER_GROUP) };
+        let producer = ProducerConfig {
+            client: config.client.clone(),
+            ..ProducerConfig::new(CLIENT_INNER_PRODUCER_GROUP)
+        };
         let sender = Sender::new(instance.clone(), producer);
         let consume_timestamp_ms =
             crate::util::parse_timestamp_utc(&config.consume_timestamp).unwrap_or_default();
         let (stop, _) = watch::channel(false);
-        let pool = ConsumePool::new(&format!("consume-{}", config.group), config.consume_thread_count);
+        let pool =
+            ConsumePool::new(&format!("consume-{}", config.group), config.consume_thread_count);
         let inner = Arc::new(PushInner {
             pull_api: PullApi::new(instance.clone()),
             listener,
@@ -319,7 +328,8 @@ impl PushConsumer {
         }
         let _ = inner.runtime.set(tokio::runtime::Handle::current());
         if inner.config.message_model == MessageModel::Clustering {
-            let retry = subscription::build_tag_subscription(&retry_topic(&inner.config.group), None)?;
+            let retry =
+                subscription::build_tag_subscription(&retry_topic(&inner.config.group), None)?;
             inner.subscriptions.write().insert(retry.topic.clone(), retry);
         }
         let member: Weak<dyn MemberConsumer> = Arc::downgrade(inner) as Weak<PushInner>;
@@ -353,14 +363,18 @@ impl PushConsumer {
         if inner.listener.is_orderly() && inner.config.message_model == MessageModel::Clustering {
             let weak = Arc::downgrade(inner);
             let every = inner.config.lock_interval;
-            let locks = inner.instance.spawn_periodic(Duration::from_secs(1).min(every), every, move |_| {
-                let weak = weak.clone();
-                async move {
-                    if let Some(inner) = weak.upgrade() {
-                        inner.lock_all().await;
+            let locks = inner.instance.spawn_periodic(
+                Duration::from_secs(1).min(every),
+                every,
+                move |_| {
+                    let weak = weak.clone();
+                    async move {
+                        if let Some(inner) = weak.upgrade() {
+                            inner.lock_all().await;
+                        }
                     }
-                }
-            });
+                },
+            );
             inner.instance.keep_task(locks);
         }
     }
@@ -521,7 +535,11 @@ impl PushInner {
     }
 
     /// Java `updateProcessQueueTableInRebalance` (client.md §5.4).
-    async fn update_process_queues(self: &Arc<Self>, topic: &str, allocated: &BTreeSet<MessageQueue>) {
+    async fn update_process_queues(
+        self: &Arc<Self>,
+        topic: &str,
+        allocated: &BTreeSet<MessageQueue>,
+    ) {
         let mut changed = false;
         let current: Vec<(MessageQueue, Arc<ProcessQueue>)> = self
             .process_queues
@@ -547,8 +565,8 @@ impl PushInner {
             if self.process_queues.lock().contains_key(queue) {
                 continue;
             }
-            let orderly_clustering = self.listener.is_orderly()
-                && self.config.message_model == MessageModel::Clustering;
+            let orderly_clustering =
+                self.listener.is_orderly() && self.config.message_model == MessageModel::Clustering;
             if orderly_clustering && !self.lock_one(queue).await {
                 continue;
             }
@@ -618,9 +636,13 @@ impl PushInner {
     // ----- locks (orderly clustering) -----
 
     async fn lock_one(&self, queue: &MessageQueue) -> bool {
-        let result =
-            broker_calls::lock_batch(&self.instance, &self.config.group, &queue.broker_name, vec![queue.clone()])
-                .await;
+        let result = broker_calls::lock_batch(
+            &self.instance,
+            &self.config.group,
+            &queue.broker_name,
+            vec![queue.clone()],
+        )
+        .await;
         match result {
             Ok(locked) => {
                 let granted = locked.contains(queue);
@@ -647,7 +669,14 @@ impl PushInner {
             by_broker.entry(queue.broker_name.clone()).or_default().push(queue.clone());
         }
         for (broker, wanted) in by_broker {
-            let locked = match broker_calls::lock_batch(&self.instance, &self.config.group, &broker, wanted.clone()).await {
+            let locked = match broker_calls::lock_batch(
+                &self.instance,
+                &self.config.group,
+                &broker,
+                wanted.clone(),
+            )
+            .await
+            {
                 Ok(locked) => locked,
                 Err(error) => {
                     tracing::debug!(broker, %error, "lock batch failed");
@@ -668,8 +697,14 @@ impl PushInner {
             by_broker.entry(queue.broker_name.clone()).or_default().push(queue.clone());
         }
         for (broker, queues) in by_broker {
-            let result =
-                broker_calls::unlock_batch(&self.instance, &self.config.group, &broker, queues, false).await;
+            let result = broker_calls::unlock_batch(
+                &self.instance,
+                &self.config.group,
+                &broker,
+                queues,
+                false,
+            )
+            .await;
             if let Err(error) = result {
                 tracing::debug!(broker, %error, "unlock failed");
             }
@@ -688,7 +723,12 @@ impl PushInner {
 
 /// One queue's pull loop (client.md §4.3): runs until the queue is dropped or the consumer
 /// stops.
-async fn pull_loop(inner: Arc<PushInner>, queue: MessageQueue, pq: Arc<ProcessQueue>, mut next_offset: i64) {
+async fn pull_loop(
+    inner: Arc<PushInner>,
+    queue: MessageQueue,
+    pq: Arc<ProcessQueue>,
+    mut next_offset: i64,
+) {
     let mut stop = inner.stop.subscribe();
     let mut previously_locked = false;
     let orderly = inner.listener.is_orderly();
@@ -745,8 +785,11 @@ async fn pull_loop(inner: Arc<PushInner>, queue: MessageQueue, pq: Arc<ProcessQu
             }
             continue;
         };
-        let commit_offset =
-            if clustering { inner.offsets.memory(&queue).filter(|offset| *offset > 0) } else { None };
+        let commit_offset = if clustering {
+            inner.offsets.memory(&queue).filter(|offset| *offset > 0)
+        } else {
+            None
+        };
         let mut sys_flag = pull_sys_flag::SUSPEND;
         if commit_offset.is_some() {
             sys_flag |= pull_sys_flag::COMMIT_OFFSET;
@@ -775,7 +818,8 @@ async fn pull_loop(inner: Arc<PushInner>, queue: MessageQueue, pq: Arc<ProcessQu
                     next_offset = result.next_begin_offset;
                     if !result.messages.is_empty() {
                         consume::dispatch(&inner, &queue, &pq, result.messages);
-                        (!inner.config.pull_interval.is_zero()).then_some(inner.config.pull_interval)
+                        (!inner.config.pull_interval.is_zero())
+                            .then_some(inner.config.pull_interval)
                     } else {
                         None
                     }
@@ -788,7 +832,12 @@ async fn pull_loop(inner: Arc<PushInner>, queue: MessageQueue, pq: Arc<ProcessQu
                     None
                 }
                 PullStatus::OffsetIllegal => {
-                    tracing::warn!(?queue, offset = next_offset, next = result.next_begin_offset, "pull offset illegal; queue dropped for 10 s");
+                    tracing::warn!(
+                        ?queue,
+                        offset = next_offset,
+                        next = result.next_begin_offset,
+                        "pull offset illegal; queue dropped for 10 s"
+                    );
                     pq.set_dropped();
                     let corrected = result.next_begin_offset;
                     let inner = inner.clone();

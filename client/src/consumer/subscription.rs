@@ -71,7 +71,9 @@ pub fn matches(subscription: &SubscriptionData, message: &MessageExt) -> bool {
     if subscription.tags_set.is_empty() || subscription.class_filter_mode {
         return true;
     }
-    if subscription.expression_type != EXPRESSION_TYPE_TAG && !subscription.expression_type.is_empty() {
+    if subscription.expression_type != EXPRESSION_TYPE_TAG
+        && !subscription.expression_type.is_empty()
+    {
         return true;
     }
     message.message.tags().is_some_and(|tags| subscription.tags_set.iter().any(|tag| tag == tags))

@@ -112,7 +112,11 @@ impl ProducerConfig {
             return Err(invalid("compress_level", self.compress_level, "0..=9"));
         }
         if !(1..=64 * 1024 * 1024).contains(&self.max_message_size_bytes) {
-            return Err(invalid("max_message_size_bytes", self.max_message_size_bytes, "1..=67108864"));
+            return Err(invalid(
+                "max_message_size_bytes",
+                self.max_message_size_bytes,
+                "1..=67108864",
+            ));
         }
         if self.send_msg_timeout.is_zero() {
             return Err(invalid("send_msg_timeout", "0", "more than 0"));
@@ -216,7 +220,12 @@ impl Producer {
     ///
     /// [`Error::NotRunning`] when the producer was shut down.
     pub async fn start(&self) -> Result<()> {
-        match self.inner.state.compare_exchange(CREATED, RUNNING, Ordering::AcqRel, Ordering::Acquire) {
+        match self.inner.state.compare_exchange(
+            CREATED,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => {}
             Err(RUNNING) => return Ok(()),
             Err(_) => return Err(Error::NotRunning("the producer was shut down")),
@@ -327,7 +336,11 @@ impl Producer {
     ///
     /// As [`Producer::send`]; also [`Error::InvalidArgument`] when the queue belongs to
     /// another topic.
-    pub async fn send_to_queue(&self, message: Message, queue: &MessageQueue) -> Result<SendResult> {
+    pub async fn send_to_queue(
+        &self,
+        message: Message,
+        queue: &MessageQueue,
+    ) -> Result<SendResult> {
         self.check_running()?;
         let out = self.inner.sender.prepare(message)?;
         let timeout = self.config().send_msg_timeout;

@@ -135,7 +135,9 @@ impl Sender {
         let topic = first.topic.clone();
         let wait = first.wait_store_msg_ok();
         if topic.starts_with(validate::RETRY_GROUP_TOPIC_PREFIX) {
-            return Err(Error::InvalidArgument("retry group topics are not supported in batches".into()));
+            return Err(Error::InvalidArgument(
+                "retry group topics are not supported in batches".into(),
+            ));
         }
         let mut body = Vec::new();
         let mut ids = Vec::with_capacity(messages.len());
@@ -151,7 +153,9 @@ impl Sender {
                 ));
             }
             if message.delay_level() > 0 {
-                return Err(Error::InvalidArgument("delay messages are not supported in batches".into()));
+                return Err(Error::InvalidArgument(
+                    "delay messages are not supported in batches".into(),
+                ));
             }
             self.check_message(&message)?;
             if message.uniq_key().is_none() {
@@ -306,7 +310,8 @@ impl Sender {
                 }
                 Err(error) => {
                     self.record_latency(&queue.broker_name, started.elapsed(), true);
-                    let no_response = matches!(error, Error::Transport(_) | Error::BrokerNotFound { .. });
+                    let no_response =
+                        matches!(error, Error::Transport(_) | Error::BrokerNotFound { .. });
                     if !no_response || attempts > self.config.retry_times_when_send_async_failed {
                         return Err(error);
                     }

@@ -142,7 +142,9 @@ impl Cluster {
             let admin = admin.clone();
             async move {
                 admin.cluster_info().await.is_ok_and(|info| {
-                    info.cluster_addr_table.get(CLUSTER).is_some_and(|names| names.len() == broker_count)
+                    info.cluster_addr_table
+                        .get(CLUSTER)
+                        .is_some_and(|names| names.len() == broker_count)
                 })
             }
         })
@@ -155,7 +157,10 @@ impl Cluster {
     pub async fn create_topic(&self, topic: &str, queues: i32) {
         let admin = self.admin();
         admin
-            .create_topic(&TopicTarget::Cluster(CLUSTER.into()), &topic_config(topic, queues, queues))
+            .create_topic(
+                &TopicTarget::Cluster(CLUSTER.into()),
+                &topic_config(topic, queues, queues),
+            )
             .await
             .unwrap();
         let brokers = self.brokers.iter().filter(|b| b.task.is_some()).count();

@@ -219,7 +219,13 @@ async fn topic_inner(admin: &Admin, out: Output, command: TopicCommand) -> Resul
                     .broker_datas
                     .iter()
                     .find(|b| b.broker_name == queues.broker_name)
-                    .map(|b| b.broker_addrs.iter().map(|(id, addr)| format!("{id}:{addr}")).collect::<Vec<_>>().join(","))
+                    .map(|b| {
+                        b.broker_addrs
+                            .iter()
+                            .map(|(id, addr)| format!("{id}:{addr}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
                     .unwrap_or_default();
                 rows.push(vec![
                     queues.broker_name.clone(),
@@ -351,20 +357,51 @@ async fn group_inner(admin: &Admin, out: Output, command: GroupCommand) -> Resul
                 })
                 .collect();
             if !out.json {
-                rows.push(vec!["total".into(), String::new(), String::new(), String::new(), String::new(), progress.total_lag().to_string(), String::new()]);
+                rows.push(vec![
+                    "total".into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    progress.total_lag().to_string(),
+                    String::new(),
+                ]);
             }
-            out.table(&["topic", "brokerName", "queueId", "brokerOffset", "consumerOffset", "lag", "lastConsumed"], &rows);
+            out.table(
+                &[
+                    "topic",
+                    "brokerName",
+                    "queueId",
+                    "brokerOffset",
+                    "consumerOffset",
+                    "lag",
+                    "lastConsumed",
+                ],
+                &rows,
+            );
         }
         GroupCommand::Connections { group } => {
             let connection = admin.consumer_connections(&group).await?;
             let rows: Vec<Vec<String>> = connection
                 .connections
                 .iter()
-                .map(|c| vec![c.client_id.clone(), c.client_addr.clone(), c.language.clone(), c.version.to_string()])
+                .map(|c| {
+                    vec![
+                        c.client_id.clone(),
+                        c.client_addr.clone(),
+                        c.language.clone(),
+                        c.version.to_string(),
+                    ]
+                })
                 .collect();
             out.table(&["clientId", "clientAddr", "language", "version"], &rows);
             if !out.json {
-                println!("consumeType={} messageModel={} consumeFromWhere={}", connection.consume_type, connection.message_model, connection.consume_from_where);
+                println!(
+                    "consumeType={} messageModel={} consumeFromWhere={}",
+                    connection.consume_type,
+                    connection.message_model,
+                    connection.consume_from_where
+                );
                 for (topic, subscription) in &connection.subscriptions {
                     println!("subscription {topic}: {}", subscription.sub_string);
                 }
@@ -416,10 +453,16 @@ async fn offset_inner(admin: &Admin, out: Output, command: OffsetCommand) -> Res
                         let ms = parse_time_ms(time).map_err(Error::InvalidArgument)?;
                         admin.search_offset(&queue, ms).await?
                     }
-                    (None, None) => return Err(Error::InvalidArgument("give --offset or --timestamp".into())),
+                    (None, None) => {
+                        return Err(Error::InvalidArgument("give --offset or --timestamp".into()));
+                    }
                 };
                 admin.update_consumer_offset(&group, &queue, new_offset).await?;
-                rows.push(vec![queue.broker_name.clone(), queue.queue_id.to_string(), new_offset.to_string()]);
+                rows.push(vec![
+                    queue.broker_name.clone(),
+                    queue.queue_id.to_string(),
+                    new_offset.to_string(),
+                ]);
             }
             out.table(&["brokerName", "queueId", "offset"], &rows);
         }

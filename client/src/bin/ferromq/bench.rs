@@ -60,9 +60,10 @@ pub struct ProduceArgs {
     /// Producer group.
     #[arg(long, default_value = "benchmark_producer")]
     group: String,
-    /// Binary (RocketMQ) request headers instead of JSON.
+    /// JSON request headers (Java's default) instead of the cheaper binary RocketMQ
+    /// headers the bench uses by default.
     #[arg(long)]
-    binary_headers: bool,
+    json_headers: bool,
     /// Per-send timeout, ms.
     #[arg(long, default_value_t = 3000)]
     timeout_ms: u64,
@@ -137,7 +138,7 @@ pub async fn run(namesrv: &str, out: Output, command: BenchCommand) -> Result<()
     match command {
         BenchCommand::Produce(args) => {
             let mut client = ClientConfig::with_namesrv(namesrv);
-            if args.binary_headers {
+            if !args.json_headers {
                 client.serialize_type = ferromq_client::config::SerializeType::RocketMq;
             }
             let config = ProducerConfig {
@@ -147,7 +148,11 @@ pub async fn run(namesrv: &str, out: Output, command: BenchCommand) -> Result<()
                 compress_msg_body_over_bytes: usize::MAX,
                 ..ProducerConfig::new(&args.group)
             };
-            let duration = args.duration.or(if args.count.is_none() { Some(Duration::from_secs(10)) } else { None });
+            let duration = args.duration.or(if args.count.is_none() {
+                Some(Duration::from_secs(10))
+            } else {
+                None
+            });
             let run = ProduceBench {
                 producer: config,
                 topic: args.topic,
@@ -179,8 +184,18 @@ pub async fn run(namesrv: &str, out: Output, command: BenchCommand) -> Result<()
             if args.from_first {
                 config.consume_from_where = ConsumeFromWhere::ConsumeFromFirstOffset;
             }
-            let duration = args.duration.or(if args.count.is_none() { Some(Duration::from_secs(10)) } else { None });
-            let run = ConsumeBench { consumer: config, topic: args.topic, expression: args.expression, duration, count: args.count };
+            let duration = args.duration.or(if args.count.is_none() {
+                Some(Duration::from_secs(10))
+            } else {
+                None
+            });
+            let run = ConsumeBench {
+                consumer: config,
+                topic: args.topic,
+                expression: args.expression,
+                duration,
+                count: args.count,
+            };
             let summary = bench::run_consume(&run, |tick| print_tick(out, "Consume", tick)).await?;
             print_summary(out, "consume", &summary);
         }

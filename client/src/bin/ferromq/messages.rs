@@ -92,7 +92,10 @@ pub struct QueryArgs {
 }
 
 pub async fn send(namesrv: &str, out: Output, args: SendArgs) -> Result<()> {
-    let config = ProducerConfig { client: ClientConfig::with_namesrv(namesrv), ..ProducerConfig::new(&args.group) };
+    let config = ProducerConfig {
+        client: ClientConfig::with_namesrv(namesrv),
+        ..ProducerConfig::new(&args.group)
+    };
     let producer = Producer::new(config)?;
     producer.start().await?;
     let mut result = Ok(());
@@ -111,7 +114,8 @@ pub async fn send(namesrv: &str, out: Output, args: SendArgs) -> Result<()> {
         }
         for property in &args.properties {
             let Some((name, value)) = property.split_once('=') else {
-                result = Err(Error::InvalidArgument(format!("property {property:?} is not name=value")));
+                result =
+                    Err(Error::InvalidArgument(format!("property {property:?} is not name=value")));
                 break;
             };
             message.put_property(name, value);
@@ -152,7 +156,10 @@ pub async fn send(namesrv: &str, out: Output, args: SendArgs) -> Result<()> {
 }
 
 pub async fn consume(namesrv: &str, out: Output, args: ConsumeArgs) -> Result<()> {
-    let mut config = PushConsumerConfig { client: ClientConfig::with_namesrv(namesrv), ..PushConsumerConfig::new(&args.group) };
+    let mut config = PushConsumerConfig {
+        client: ClientConfig::with_namesrv(namesrv),
+        ..PushConsumerConfig::new(&args.group)
+    };
     if args.broadcast {
         config.message_model = MessageModel::Broadcasting;
     }
@@ -205,7 +212,9 @@ async fn sleep_or_forever(timeout: Option<Duration>) {
 pub async fn query(namesrv: &str, out: Output, args: QueryArgs) -> Result<()> {
     let admin = Admin::new(ClientConfig::with_namesrv(namesrv))?;
     let found = match (&args.key, &args.id, &args.topic) {
-        (Some(key), _, Some(topic)) => admin.query_message_by_key(topic, key, args.max, 0, i64::MAX).await,
+        (Some(key), _, Some(topic)) => {
+            admin.query_message_by_key(topic, key, args.max, 0, i64::MAX).await
+        }
         (None, Some(id), Some(topic)) => admin.view_message_by_id(topic, id).await.map(|m| vec![m]),
         (None, Some(id), None) => admin.view_message(id).await.map(|m| vec![m]),
         (Some(_), _, None) => Err(Error::InvalidArgument("--key needs --topic".into())),

@@ -82,7 +82,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (text, 1000.0)
     };
-    let value: f64 = number.trim().parse().map_err(|_| format!("{text:?} is not a duration like 10s or 500ms"))?;
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s or 500ms"))?;
     if !(value >= 0.0 && value.is_finite()) {
         return Err(format!("{text:?} is not a positive duration"));
     }
@@ -99,14 +102,21 @@ pub fn parse_time_ms(text: &str) -> Result<i64, String> {
     {
         return Ok(ms);
     }
-    text.parse().map_err(|_| format!("{text:?} is not a time (ms since the epoch, yyyyMMddHHmmss UTC, or now)"))
+    text.parse().map_err(|_| {
+        format!("{text:?} is not a time (ms since the epoch, yyyyMMddHHmmss UTC, or now)")
+    })
 }
 
 fn parse_compact_utc(text: &str) -> Option<i64> {
     let field = |range: std::ops::Range<usize>| text.get(range)?.parse::<i64>().ok();
     let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
     let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
         return None;
     }
     let y = if month <= 2 { year - 1 } else { year };
@@ -119,7 +129,8 @@ fn parse_compact_utc(text: &str) -> Option<i64> {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
