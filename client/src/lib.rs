@@ -50,7 +50,7 @@
 //! - [`consumer`]: [`PushConsumer`], [`LitePullConsumer`], listeners, allocation strategies.
 //! - [`admin`]: [`Admin`] — topics, clusters, groups, offsets, lag, message queries.
 //! - [`route`]: publish and subscribe views of a topic route, TBW102 fallback.
-//! - [`bench`]: the load generator behind `ferromq bench`.
+//! - [`bench`](mod@bench): the load generator behind `ferromq bench`.
 //! - [`error`]: [`Error`], one enum for the crate.
 //! - private: `instance` (connections, route cache, heartbeats, timers, pushed requests),
 //!   `broker_calls` (offset lookups, consumer lists, locks), `util`.

@@ -21,7 +21,7 @@ pub struct SendArgs {
     /// Topic.
     #[arg(short = 't', long)]
     topic: String,
-    /// Body text (default: "Hello ferromq <n>").
+    /// Body text (default: "Hello ferromq N", N counting from 0).
     #[arg(long, conflicts_with = "size")]
     body: Option<String>,
     /// Random body of this many bytes instead.
