@@ -412,3 +412,64 @@ fn timestamp_now() -> String {
     let rest = secs % 86_400;
     format!("{year:04}{month:02}{day:02}{:02}{:02}{:02}", rest / 3600, rest / 60 % 60, rest % 60)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orderly_members_hand_queues_over_through_broker_locks() {
+    let cluster = Cluster::start(1).await;
+    cluster.create_topic("OrderShareTopic", 4).await;
+    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let orderly = |who: &'static str| {
+        let log = seen.clone();
+        MessageListener::orderly(move |messages: &[MessageExt], _: &mut _| {
+            log.lock().extend(messages.iter().map(|m| (who.to_owned(), body(m))));
+            ConsumeOrderlyStatus::Success
+        })
+    };
+    let a = push_consumer(
+        consumer_config(&cluster, "CG_order_share"),
+        orderly("a"),
+        "OrderShareTopic",
+        "*",
+    )
+    .await;
+    wait_until(Duration::from_secs(10), "a owns all", || async {
+        owned(&a, "OrderShareTopic") == 4
+    })
+    .await;
+    let b = push_consumer(
+        consumer_config(&cluster, "CG_order_share"),
+        orderly("b"),
+        "OrderShareTopic",
+        "*",
+    )
+    .await;
+    // b can only take a queue once a released and unlocked it.
+    wait_until(Duration::from_secs(15), "split 2/2", || async {
+        owned(&a, "OrderShareTopic") == 2 && owned(&b, "OrderShareTopic") == 2
+    })
+    .await;
+    let producer = producer(&cluster, "PG_order_share").await;
+    for i in 0..20 {
+        for key in ["x", "y", "z", "w"] {
+            producer
+                .send_orderly(Message::new("OrderShareTopic", format!("{key}:{i}")), key)
+                .await
+                .unwrap();
+        }
+    }
+    wait_until(Duration::from_secs(10), "all consumed", || async { seen.lock().len() >= 80 }).await;
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 80);
+    for key in ["x", "y", "z", "w"] {
+        let mine: Vec<&(String, String)> =
+            seen.iter().filter(|(_, b)| b.starts_with(&format!("{key}:"))).collect();
+        let owners: std::collections::BTreeSet<&String> = mine.iter().map(|(who, _)| who).collect();
+        assert_eq!(owners.len(), 1, "one member consumes key {key}");
+        let order: Vec<u32> = mine.iter().map(|(_, b)| b[2..].parse().unwrap()).collect();
+        assert_eq!(order, (0..20).collect::<Vec<_>>());
+    }
+    assert!(seen.iter().any(|(who, _)| who == "a") && seen.iter().any(|(who, _)| who == "b"));
+    a.shutdown().await;
+    b.shutdown().await;
+    producer.shutdown().await;
+}
