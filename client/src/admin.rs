@@ -618,7 +618,8 @@ impl Admin {
             }
             let instance = self.instance.clone();
             let timeout = self.timeout * 3;
-            queries.spawn(async move { (instance.invoke(&addr, request, timeout).await, addr) });
+            queries
+                .spawn(async move { (instance.invoke_async(&addr, request, timeout).await, addr) });
         }
         let mut messages = Vec::new();
         while let Some(joined) = queries.join_next().await {

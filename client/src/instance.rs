@@ -227,8 +227,30 @@ impl ClientInstance {
         request
     }
 
-    /// Sends `request` to `addr` and waits up to `timeout` for the response.
+    /// Sends `request` to `addr` and waits up to `timeout` for the response (Java
+    /// `invokeSync`). A timeout closes the connection, as Java's `closeSocketIfTimeout`
+    /// does, so a peer that vanished without closing is re-dialled next time.
     pub(crate) async fn invoke(
+        &self,
+        addr: &str,
+        request: RemotingCommand,
+        timeout: Duration,
+    ) -> Result<RemotingCommand> {
+        match self.remoting.invoke(addr, request, timeout).await {
+            Ok(response) => Ok(response),
+            Err(error) => {
+                if matches!(error, TransportError::Timeout { .. }) {
+                    tracing::debug!(%addr, "request timed out; closing the connection");
+                    self.remoting.close(addr);
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// [`ClientInstance::invoke`] without closing on timeout (Java `invokeAsync`: pulls and
+    /// async sends, many of which share a connection).
+    pub(crate) async fn invoke_async(
         &self,
         addr: &str,
         request: RemotingCommand,
@@ -548,7 +570,10 @@ impl ClientInstance {
                         "heartbeat refused"
                     ),
                     Err(error) => {
-                        tracing::debug!(broker = %name, %addr, %error, "heartbeat failed")
+                        tracing::debug!(broker = %name, %addr, %error, "heartbeat failed");
+                        if matches!(error, TransportError::Timeout { .. }) {
+                            remoting.close(&addr);
+                        }
                     }
                 }
             });

@@ -112,7 +112,7 @@ impl PullApi {
             broker_name: Some(queue.broker_name.clone()),
         };
         let request = self.instance.request(RequestCode::PULL_MESSAGE).with_header(&header);
-        let response = self.instance.invoke(&addr, request, spec.timeout).await?;
+        let response = self.instance.invoke_async(&addr, request, spec.timeout).await?;
         let status = match ResponseCode(response.code) {
             ResponseCode::SUCCESS => PullStatus::Found,
             ResponseCode::PULL_NOT_FOUND => PullStatus::NoNewMsg,

@@ -42,6 +42,17 @@ const RETRY_RESPONSE_CODES: [ResponseCode; 8] = [
     ResponseCode(1500), // GO_AWAY
 ];
 
+/// How one attempt is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Wait for the response; a timeout closes the connection.
+    Sync,
+    /// Wait for the response; the connection stays open on timeout.
+    Async,
+    /// No response.
+    Oneway,
+}
+
 /// A message or batch ready to go on the wire: everything but the queue is fixed, so retries
 /// resend the same bytes.
 #[derive(Debug, Clone)]
@@ -241,7 +252,7 @@ impl Sender {
             }
             brokers.push(queue.broker_name.clone());
             let started = Instant::now();
-            match self.send_kernel(out, &queue, false, timeout - elapsed).await {
+            match self.send_kernel(out, &queue, Mode::Sync, timeout - elapsed).await {
                 Ok(Some(result)) => {
                     self.record_latency(&queue.broker_name, started.elapsed(), false);
                     if result.status != SendStatus::SendOk
@@ -300,7 +311,7 @@ impl Sender {
                 return Err(Error::Timeout { what: "send", elapsed });
             }
             let started = Instant::now();
-            match self.send_kernel(out, &queue, false, timeout - elapsed).await {
+            match self.send_kernel(out, &queue, Mode::Async, timeout - elapsed).await {
                 Ok(Some(result)) => {
                     self.record_latency(&queue.broker_name, started.elapsed(), false);
                     return Ok(result);
@@ -331,7 +342,7 @@ impl Sender {
         let Some(queue) = self.select_queue(&info, None) else {
             return Err(Error::NoRoute { topic: out.topic.clone() });
         };
-        self.send_kernel(out, &queue, true, self.config.send_msg_timeout).await.map(drop)
+        self.send_kernel(out, &queue, Mode::Oneway, self.config.send_msg_timeout).await.map(drop)
     }
 
     /// One attempt to a chosen queue (selector and explicit-queue sends never retry).
@@ -349,7 +360,8 @@ impl Sender {
             )));
         }
         self.instance.add_topic(&out.topic);
-        self.send_kernel(out, queue, oneway, timeout).await
+        let mode = if oneway { Mode::Oneway } else { Mode::Sync };
+        self.send_kernel(out, queue, mode, timeout).await
     }
 
     /// The publish queues of `topic`, for selectors.
@@ -388,9 +400,10 @@ impl Sender {
         &self,
         out: &Outgoing,
         queue: &MessageQueue,
-        oneway: bool,
+        mode: Mode,
         timeout: Duration,
     ) -> Result<Option<SendResult>> {
+        let (oneway, sync) = (mode == Mode::Oneway, mode == Mode::Sync);
         let addr = match self.instance.master_addr(&queue.broker_name) {
             Some(addr) => addr,
             None => self
@@ -404,7 +417,11 @@ impl Sender {
             self.instance.invoke_oneway(&addr, request).await?;
             return Ok(None);
         }
-        let response = self.instance.invoke(&addr, request, timeout).await?;
+        let response = if sync {
+            self.instance.invoke(&addr, request, timeout).await?
+        } else {
+            self.instance.invoke_async(&addr, request, timeout).await?
+        };
         process_send_response(&addr, out, queue, &response).map(Some)
     }
 
