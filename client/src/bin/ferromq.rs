@@ -1,0 +1,99 @@
+//! `ferromq`: administer a ferromq or RocketMQ cluster, send and consume messages, and
+//! generate load.
+//!
+//! - `topic create|update|delete|list|route|stats`, `cluster`, `group …`, `offset …`;
+//! - `send`, `consume`, `query --key|--id`;
+//! - `bench produce|consume`: the load generator (per-second TPS and response times, then
+//!   percentiles and MB/s; `--json` for machines).
+//!
+//! Exit status: 0 success, 1 the command failed, 2 bad usage.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[path = "ferromq/admin.rs"]
+mod admin;
+#[path = "ferromq/bench.rs"]
+mod bench;
+#[path = "ferromq/messages.rs"]
+mod messages;
+#[path = "ferromq/output.rs"]
+mod output;
+
+/// Command-line client for ferromq and Apache RocketMQ clusters.
+#[derive(Debug, Parser)]
+#[command(name = "ferromq", version)]
+struct Cli {
+    /// Name servers, `;`-separated (default: the NAMESRV_ADDR environment variable, else
+    /// 127.0.0.1:9876).
+    #[arg(short = 'n', long, global = true)]
+    namesrv: Option<String>,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, update, delete, list and inspect topics.
+    #[command(subcommand)]
+    Topic(admin::TopicCommand),
+    /// Brokers of every cluster.
+    Cluster(admin::ClusterArgs),
+    /// Subscription groups: create, delete, list, progress (lag), connections.
+    #[command(subcommand)]
+    Group(admin::GroupCommand),
+    /// Consumer offsets of a group: show, set, reset by time.
+    #[command(subcommand)]
+    Offset(admin::OffsetCommand),
+    /// Send messages.
+    Send(messages::SendArgs),
+    /// Consume messages and print them.
+    Consume(messages::ConsumeArgs),
+    /// Find messages by key or by id.
+    Query(messages::QueryArgs),
+    /// Load generator.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let namesrv = cli
+        .namesrv
+        .or_else(|| std::env::var("NAMESRV_ADDR").ok())
+        .unwrap_or_else(|| "127.0.0.1:9876".to_owned());
+    let out = output::Output { json: cli.json };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Topic(command) => admin::topic(&namesrv, out, command).await,
+            Command::Cluster(args) => admin::cluster(&namesrv, out, args).await,
+            Command::Group(command) => admin::group(&namesrv, out, command).await,
+            Command::Offset(command) => admin::offset(&namesrv, out, command).await,
+            Command::Send(args) => messages::send(&namesrv, out, args).await,
+            Command::Consume(args) => messages::consume(&namesrv, out, args).await,
+            Command::Query(args) => messages::query(&namesrv, out, args).await,
+            Command::Bench(command) => bench::run(&namesrv, out, command).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
