@@ -23,6 +23,8 @@ struct Waiter {
 /// Held pulls by (topic, queue id).
 #[derive(Default)]
 pub struct PullHold {
+    /// Set at shutdown: nothing is held any more, held pulls are answered at once.
+    closing: std::sync::atomic::AtomicBool,
     waiting: AtomicUsize,
     table: Mutex<HashMap<(String, i32), Vec<Waiter>>>,
 }
@@ -47,6 +49,9 @@ impl PullHold {
         timeout: Duration,
         current_max: impl FnOnce() -> i64,
     ) -> bool {
+        if self.closing.load(Ordering::Acquire) {
+            return false;
+        }
         let (wake, woken) = oneshot::channel();
         {
             let mut table = self.table.lock();
@@ -57,7 +62,7 @@ impl PullHold {
             });
             self.waiting.fetch_add(1, Ordering::Relaxed);
         }
-        if current_max() > offset {
+        if current_max() > offset || self.closing.load(Ordering::Acquire) {
             self.wake_queue(topic, queue_id, i64::MAX, None);
         }
         let arrived = matches!(tokio::time::timeout(timeout, woken).await, Ok(Ok(())));
@@ -114,6 +119,17 @@ impl PullHold {
         self.waiting.fetch_sub(removed, Ordering::Relaxed);
     }
 
+    /// Stops holding: every held pull is woken (and answered with whatever it finds) and
+    /// later ones are not held. Called when the broker shuts down, so that draining the
+    /// connections does not wait out long-poll timeouts.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        let keys: Vec<(String, i32)> = self.table.lock().keys().cloned().collect();
+        for (topic, queue_id) in keys {
+            self.wake_queue(&topic, queue_id, i64::MAX, None);
+        }
+    }
+
     /// Pulls being held.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
@@ -153,6 +169,27 @@ mod tests {
         assert_eq!(hold.waiting(), 0);
         // A message that landed before registration wakes at once.
         assert!(hold.wait("T", 0, 5, all, Duration::from_secs(15), || 6).await);
+        assert_eq!(hold.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn close_answers_held_pulls_and_holds_no_more() {
+        let hold = Arc::new(PullHold::default());
+        let all = Arc::new(TagFilter::all());
+        let held = {
+            let (hold, all) = (hold.clone(), all.clone());
+            tokio::spawn(
+                async move { hold.wait("T", 0, 5, all, Duration::from_secs(60), || 5).await },
+            )
+        };
+        while hold.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        hold.close();
+        tokio::time::timeout(Duration::from_secs(5), held).await.unwrap().unwrap();
+        let started = std::time::Instant::now();
+        hold.wait("T", 0, 5, all, Duration::from_secs(60), || 5).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(hold.waiting(), 0);
     }
 }

@@ -98,8 +98,11 @@ pub async fn run_with_fast_port(
         })
     });
     let handler = Arc::new(BrokerHandler { broker: broker.clone(), fast_port: false });
+    let hold = broker.hold.clone();
     serve(listener, handler, TransportConfig::default(), async {
         shutdown.await;
+        // Held pulls are answered now rather than at their long-poll timeout.
+        hold.close();
         stopping.send_replace(true);
     })
     .await;

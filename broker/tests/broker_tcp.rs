@@ -546,3 +546,24 @@ async fn bad_input_on_one_connection_leaves_others_served() {
     assert_eq!(response.code, 0);
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_held_pulls_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(dir.path())).await;
+    let client = Arc::new(RemotingClient::default());
+    invoke(&client, &running.addr, send_request("Held", 0, "a", b"x")).await;
+    let held = {
+        let client = client.clone();
+        let addr = running.addr.clone();
+        tokio::spawn(async move {
+            client.invoke(&addr, pull_request("G", "Held", 0, 1, "*", 60_000), TIMEOUT).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    running.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown waited {:?}", started.elapsed());
+    let answered = held.await.unwrap().unwrap();
+    assert_eq!(answered.code, ResponseCode::PULL_NOT_FOUND.code());
+}
