@@ -136,8 +136,10 @@ impl ConsumeQueue {
     }
 
     /// Recovers the write position (storage.md §13.2): scans units from the third-last file
-    /// and stops at the first invalid one; everything after it is cut.
-    pub(crate) fn recover(&self) -> Result<()> {
+    /// and stops at the first invalid one; everything after it is cut. Returns whether
+    /// anything but zeros was cut, or a file had to be resized at load: after a clean exit
+    /// that is damage, and the units lost with it must be rebuilt from the CommitLog.
+    pub(crate) fn recover(&self) -> Result<bool> {
         let segments = self.files.segments();
         let start = segments.len().saturating_sub(RECOVER_FILES);
         let mut end = segments.get(start).map_or(0, |s| s.from_offset);
@@ -165,9 +167,14 @@ impl ConsumeQueue {
                 pos += len as u64;
             }
         }
-        self.files.truncate_to(end, true)?;
+        let cut = self.files.truncate_to(end)?;
         self.max_phy_end.store(max_phy_end, Ordering::Release);
-        Ok(())
+        Ok(cut || self.files.resized_at_load())
+    }
+
+    /// The directory of this queue's files.
+    pub(crate) fn dir(&self) -> &Path {
+        self.files.dir()
     }
 
     /// Writes the unit for `queue_offset` (storage.md §8.3). Idempotent: a unit whose
@@ -337,7 +344,7 @@ impl ConsumeQueue {
     pub(crate) fn truncate_to_offset(&self, queue_offset: i64) -> Result<()> {
         let end = (queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES).max(self.files.min_offset());
         if end < self.files.write_end() {
-            self.files.truncate_to(end, true)?;
+            self.files.truncate_to(end)?;
         }
         let low = self.max_offset();
         let first = (self.files.min_offset() / CQ_UNIT_SIZE_BYTES) as i64;

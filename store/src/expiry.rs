@@ -46,6 +46,7 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
     let reserved = Duration::from_secs(config.file_reserved_time_hours * 3600);
     let files = inner.commit_log.files();
     let mut deleted = 0;
+    let mut queues_durable = false;
     while deleted < config.delete_file_batch_max as usize && files.segment_count() > 1 {
         let Some(first) = files.first() else { break };
         let path = files.segment_path(first.from_offset);
@@ -53,6 +54,14 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
         let expired = SystemTime::now().duration_since(modified).unwrap_or_default() >= reserved;
         if !(expired || force) {
             break;
+        }
+        if !queues_durable {
+            // The ConsumeQueue units of the records about to go must be durable first:
+            // once their records are deleted, recovery cannot rebuild a unit that a power
+            // cut tore, and a torn unit would point at garbage forever.
+            crate::dispatch::flush_consume_queues(inner, 0)?;
+            inner.checkpoint.flush()?;
+            queues_durable = true;
         }
         files.remove_first()?;
         deleted += 1;

@@ -18,7 +18,7 @@ use ferromq_message::property;
 use ferromq_message::record::{self, RecordCheck};
 
 use crate::checkpoint::Checkpoint;
-use crate::commit_log::{CommitLog, ScannedRecord};
+use crate::commit_log::{CommitLog, ScannedRecord, check_stored};
 use crate::config::{RecoveryMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqUnit};
 use crate::error::{Error, Result};
@@ -66,10 +66,21 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
         checkpoint.index_msg_timestamp.load(Ordering::Acquire),
     )?;
 
+    // Queues whose files held more than zeros past their last valid unit: after a clean
+    // exit that is damage, and the CommitLog scan starts early enough to rebuild them.
+    let mut damaged_queues = Vec::new();
     for cq in queues.values().flat_map(|m| m.values()) {
-        cq.recover()?;
+        if cq.recover()? && mode == RecoveryMode::Normal {
+            tracing::warn!(
+                dir = %cq.dir().display(),
+                offset = cq.max_offset(),
+                "consume queue is damaged after its last valid unit; it is cut there and rebuilt from the commit log"
+            );
+            damaged_queues.push(cq.max_phy_end());
+        }
     }
-    recover_commit_log(&config, &storage, &commit_log, &mut queues, &checkpoint, &index, mode)?;
+    let recovery = Recovery { config: &config, storage: &storage, commit_log: &commit_log };
+    recovery.run(&mut queues, &checkpoint, &index, mode, &damaged_queues)?;
     let min = commit_log.min_offset() as i64;
     for cq in queues.values().flat_map(|m| m.values()) {
         cq.correct_min_offset(min)?;
@@ -136,91 +147,183 @@ fn load_consume_queues(
     Ok(queues)
 }
 
-fn recover_commit_log(
-    config: &StoreConfig,
-    storage: &Arc<dyn Storage>,
-    commit_log: &CommitLog,
-    queues: &mut Queues,
-    checkpoint: &Checkpoint,
-    index: &IndexService,
-    mode: RecoveryMode,
-) -> Result<()> {
-    let segments = commit_log.files().segments();
-    if segments.is_empty() {
+/// What recovering the CommitLog needs besides the files it changes.
+struct Recovery<'a> {
+    config: &'a StoreConfig,
+    storage: &'a Arc<dyn Storage>,
+    commit_log: &'a CommitLog,
+}
+
+impl Recovery<'_> {
+    /// Scans the CommitLog from the start segment of `mode`, re-dispatching every valid
+    /// record, and cuts it (and the ConsumeQueues and IndexFiles) after the last valid
+    /// record. `damaged_queues` holds the end offset of the last valid unit of each queue
+    /// found damaged: the scan starts early enough to rebuild what they lost.
+    fn run(
+        &self,
+        queues: &mut Queues,
+        checkpoint: &Checkpoint,
+        index: &IndexService,
+        mode: RecoveryMode,
+        damaged_queues: &[i64],
+    ) -> Result<()> {
+        let commit_log = self.commit_log;
+        let segments = commit_log.files().segments();
+        if segments.is_empty() {
+            for cq in queues.values().flat_map(|m| m.values()) {
+                cq.destroy()?;
+            }
+            queues.clear();
+            index.destroy_all()?;
+            return Ok(());
+        }
+        let start = match mode {
+            RecoveryMode::Normal => segments.len().saturating_sub(NORMAL_RECOVERY_SEGMENTS),
+            RecoveryMode::Abnormal => {
+                abnormal_start(commit_log, &segments, checkpoint.min_timestamp())?
+            }
+        };
+        let mut from = segments[start].from_offset;
+        for &phy_end in damaged_queues {
+            let at = u64::try_from(phy_end).unwrap_or(0).max(commit_log.min_offset());
+            from = from.min(at - at % commit_log.file_size());
+        }
+        let (end, damaged) = self.scan(queues, from, mode, checkpoint)?;
+        commit_log.files().truncate_to(end)?;
         for cq in queues.values().flat_map(|m| m.values()) {
-            cq.destroy()?;
+            if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
+                cq.truncate_dirty(end as i64)?;
+            }
+            // Cheap when the tail is sound (one record check per queue), and it catches
+            // units that point into data recovery just cut or found damaged.
+            cut_invalid_tail(cq, commit_log, &damaged)?;
         }
-        queues.clear();
-        index.destroy_all()?;
-        return Ok(());
-    }
-    let start = match mode {
-        RecoveryMode::Normal => segments.len().saturating_sub(NORMAL_RECOVERY_SEGMENTS),
-        RecoveryMode::Abnormal => {
-            abnormal_start(commit_log, &segments, checkpoint.min_timestamp())?
-        }
-    };
-    let from = segments[start].from_offset;
-    let cq_root = config.store_path_root_dir.join(CONSUME_QUEUE_DIR);
-    let cq_size = config.consume_queue_file_size();
-    let delays = config.delay_levels_ms()?;
-    let mut last_timestamp = 0;
-    // After a crash, each queue met in the scan is cut back to its first re-dispatched offset
-    // and rebuilt from the CommitLog: units written since the last ConsumeQueue flush may be
-    // torn or garbage.
-    let mut rebuilt: HashSet<(String, i32)> = HashSet::new();
-    let scan = commit_log.scan(from, u64::MAX, config.check_crc_on_recover, |found| {
-        last_timestamp = found.record.store_timestamp;
-        let rec = &found.record;
-        if mode == RecoveryMode::Abnormal
-            && dispatches(rec.sysflag)
-            && !rebuilt.contains(&(rec.topic.to_owned(), rec.queue_id))
-        {
-            rebuilt.insert((rec.topic.to_owned(), rec.queue_id));
-            if let Some(cq) = queues.get(rec.topic).and_then(|m| m.get(&rec.queue_id)) {
-                cq.truncate_to_offset(rec.queue_offset)?;
+        index.truncate_after(end as i64)?;
+        if mode == RecoveryMode::Abnormal {
+            // The page cache of the crashed process may still hold recovered bytes that
+            // never reached the disk: make everything durable before trusting it as flushed.
+            commit_log.files().flush_all()?;
+            for cq in queues.values().flat_map(|m| m.values()) {
+                cq.flush_all()?;
             }
         }
-        dispatch_recovered(storage, queues, &cq_root, cq_size, &delays, found)
-    })?;
-    let end = scan.valid_end;
-    if let Some(reason) = scan.stop_reason
-        && !is_clean_end(commit_log, end)?
-    {
-        tracing::warn!(reason, "recovery cut the commit log after its last valid record");
+        Ok(())
     }
-    commit_log.files().truncate_to(end, false)?;
-    commit_log.set_last_store_timestamp(last_timestamp);
-    for cq in queues.values().flat_map(|m| m.values()) {
-        if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
-            cq.truncate_dirty(end as i64)?;
-        }
-        // Cheap when the tail is sound (one record check per queue), and it catches units
-        // that point into data recovery just cut or found damaged.
-        cut_invalid_tail(cq, commit_log)?;
+
+    /// Scans from `from` to the end of the data, re-dispatching every valid record. Damage
+    /// inside a sealed segment is stepped over (the segment is kept whole: its other records
+    /// stay readable, and reads of the damaged ones fail with their CRC error); anywhere
+    /// else the first invalid record ends the data. Returns that end and the damaged ranges
+    /// stepped over.
+    fn scan(
+        &self,
+        queues: &mut Queues,
+        mut from: u64,
+        mode: RecoveryMode,
+        checkpoint: &Checkpoint,
+    ) -> Result<(u64, Vec<(u64, u64)>)> {
+        let commit_log = self.commit_log;
+        let cq_root = self.config.store_path_root_dir.join(CONSUME_QUEUE_DIR);
+        let cq_size = self.config.consume_queue_file_size();
+        let delays = self.config.delay_levels_ms()?;
+        let mut last_timestamp = 0;
+        // After a crash, each queue met in the scan is cut back to its first re-dispatched
+        // offset and rebuilt from the CommitLog: units written since the last ConsumeQueue
+        // flush may be torn or garbage.
+        let mut rebuilt: HashSet<(String, i32)> = HashSet::new();
+        let mut on_record = |found: &ScannedRecord<'_>| {
+            last_timestamp = found.record.store_timestamp;
+            let rec = &found.record;
+            if mode == RecoveryMode::Abnormal
+                && dispatches(rec.sysflag)
+                && !rebuilt.contains(&(rec.topic.to_owned(), rec.queue_id))
+            {
+                rebuilt.insert((rec.topic.to_owned(), rec.queue_id));
+                if let Some(cq) = queues.get(rec.topic).and_then(|m| m.get(&rec.queue_id)) {
+                    cq.truncate_to_offset(rec.queue_offset)?;
+                }
+            }
+            dispatch_recovered(self.storage, queues, &cq_root, cq_size, &delays, found)
+        };
+        let mut damaged = Vec::new();
+        let check_crc = self.config.check_crc_on_recover;
+        let end = loop {
+            let scan = commit_log.scan(from, u64::MAX, check_crc, &mut on_record)?;
+            let Some(reason) = scan.stop_reason else { break scan.valid_end };
+            let at = scan.valid_end;
+            if let Some(next) = sealed_segment_end(commit_log, at, mode, checkpoint)? {
+                tracing::warn!(
+                    reason,
+                    "damaged record inside a sealed commit log segment: the segment is kept, \
+                     reads of the damaged records fail, recovery goes on at the next segment"
+                );
+                damaged.push((at, next));
+                from = next;
+                continue;
+            }
+            if !is_clean_end(commit_log, at)? {
+                tracing::warn!(reason, "recovery cut the commit log after its last valid record");
+            }
+            break at;
+        };
+        commit_log.set_last_store_timestamp(last_timestamp);
+        Ok((end, damaged))
     }
-    index.truncate_after(end as i64)?;
-    if mode == RecoveryMode::Abnormal {
-        // The page cache of the crashed process may still hold recovered bytes that never
-        // reached the disk: make everything durable before trusting it as flushed.
-        commit_log.files().flush_all()?;
-        for cq in queues.values().flat_map(|m| m.values()) {
-            cq.flush_all()?;
-        }
-    }
-    Ok(())
+}
+
+/// If the segment holding `at` is sealed, its end. A segment is sealed when the next one
+/// starts with a valid record (after a clean exit every segment before the last one with
+/// data is complete); after a crash that record must also be older than the checkpoint's
+/// flushed time, which proves the segment was flushed whole: damage in a segment that was
+/// not is a torn tail, and the data ends there.
+fn sealed_segment_end(
+    commit_log: &CommitLog,
+    at: u64,
+    mode: RecoveryMode,
+    checkpoint: &Checkpoint,
+) -> Result<Option<u64>> {
+    let Some(segment) = commit_log.files().segment_for(at) else {
+        return Ok(None);
+    };
+    let next = segment.end_offset();
+    let Some(first) = commit_log.record_at(next)? else {
+        return Ok(None);
+    };
+    let Ok(RecordCheck::Message(rec)) = check_stored(&first, next, true) else {
+        return Ok(None);
+    };
+    let flushed = checkpoint.physic_msg_timestamp.load(Ordering::Acquire);
+    let sealed = match mode {
+        RecoveryMode::Normal => true,
+        // Strictly older: a record stored in the same millisecond as the last flushed one
+        // may have been written after that flush.
+        RecoveryMode::Abnormal => rec.store_timestamp < flushed,
+    };
+    Ok(sealed.then_some(next))
 }
 
 /// Cuts trailing units that do not point at a record of their own queue and offset (torn or
-/// garbage units of a queue with no record left in the re-dispatched range).
-fn cut_invalid_tail(cq: &ConsumeQueue, commit_log: &CommitLog) -> Result<()> {
+/// garbage units of a queue with no record left in the re-dispatched range). Units that
+/// point into `damaged` ranges of sealed segments stay: their records are damaged, not gone,
+/// and reads of them say so.
+fn cut_invalid_tail(
+    cq: &ConsumeQueue,
+    commit_log: &CommitLog,
+    damaged: &[(u64, u64)],
+) -> Result<()> {
     let floor = cq.min_offset();
     let mut max = cq.max_offset();
     while max > floor {
         let Some(unit) = cq.unit(max - 1)? else { break };
         // A unit below the CommitLog's minimum points at expired data, not at damage.
-        let expired = unit.phy_offset >= 0 && (unit.phy_offset as u64) < commit_log.min_offset();
-        if unit.is_blank() || expired || unit_matches_record(cq, commit_log, max - 1, &unit)? {
+        let phy = u64::try_from(unit.phy_offset).ok();
+        let expired = phy.is_some_and(|phy| phy < commit_log.min_offset());
+        let in_damage = phy.is_some_and(|phy| damaged.iter().any(|r| (r.0..r.1).contains(&phy)));
+        if unit.is_blank()
+            || expired
+            || in_damage
+            || unit_matches_record(cq, commit_log, max - 1, &unit)?
+        {
             break;
         }
         max -= 1;

@@ -731,8 +731,8 @@ impl Storage for SimStorage {
             if data.written.len() < len {
                 data.resize(len);
             }
-            let size = data.written.len() as u64;
             drop(data);
+            // As with `mmap`, only the first `size` bytes of a longer file are used.
             return Ok(self.segment(path, file, size));
         }
         if !path.parent().is_some_and(|parent| state.is_dir(parent)) {

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferromq_message::batch::encode_batch_item;
 use ferromq_message::properties::{Properties, encode_properties};
+use ferromq_message::record::crc_property::{compute_record_crc, encode_crc_property};
 use ferromq_message::record::decode_record;
 use ferromq_store::{
     FlushMode, GetStatus, MessageStore, PutMessage, PutStatus, RecoveryMode, StoreConfig,
@@ -109,6 +110,14 @@ fn expected(topic: &str, queue: i32, seq: i64) -> Expected {
     properties.insert("KEYS".into(), format!("k-{topic}-{queue}-{seq}"));
     properties.insert("SEQ".into(), seq.to_string());
     Expected { flag: (seq as i32) ^ 0x5A5A, body, properties: encode_properties(&properties) }
+}
+
+/// The producer's properties of a stored record `raw`, after checking that the store ended
+/// them with the record-CRC property (`enabled_append_prop_crc`, on by default) and that it
+/// matches the record.
+fn user_properties<'a>(raw: &[u8], stored: &'a [u8]) -> Option<&'a [u8]> {
+    let crc = compute_record_crc(raw)?;
+    stored.strip_suffix(&encode_crc_property(crc)[..])
 }
 
 /// The queues writer `writer` owns.
@@ -265,7 +274,7 @@ fn read_loop(store: &MessageStore, seed: u64) -> Result<(), String> {
             let want = expected(topic, queue, at);
             if rec.queue_offset != at
                 || rec.body != want.body.as_slice()
-                || rec.properties != want.properties.as_slice()
+                || user_properties(raw, rec.properties) != Some(want.properties.as_slice())
             {
                 return Err(format!("reader: {topic}/{queue}@{at} is not the expected message"));
             }
@@ -368,7 +377,7 @@ fn verify(store: &MessageStore, acks: &[Ack]) -> Verified {
                         && rec.physical_offset == phy
                         && rec.flag == want.flag
                         && rec.body == want.body.as_slice()
-                        && rec.properties == want.properties.as_slice();
+                        && user_properties(raw, rec.properties) == Some(want.properties.as_slice());
                     if !same {
                         problem(format!(
                             "{at}: content differs from what was acknowledged: {rec:?}"
@@ -414,7 +423,7 @@ fn verify(store: &MessageStore, acks: &[Ack]) -> Verified {
                         && rec.queue_id == queue
                         && rec.flag == want.flag
                         && rec.body == want.body.as_slice()
-                        && rec.properties == want.properties.as_slice();
+                        && user_properties(raw, rec.properties) == Some(want.properties.as_slice());
                     last_phy = rec.physical_offset;
                     fine
                 });
