@@ -280,14 +280,14 @@ impl CommitLog {
     }
 
     /// The record starting at `phy_offset`, checked as recovery checks it, CRC included.
-    /// `Ok(None)` when nothing there parses as a record (the offset is not a record's start,
-    /// or not written); `Err(Corrupt)` naming the segment and offset when a record is there
-    /// but does not check out (a CRC mismatch, a wrong physical offset).
+    /// `Ok(None)` when no record starts there (no message magic code, or nothing written);
+    /// `Err(Corrupt)` naming the segment and offset when one does but does not check out (a
+    /// CRC mismatch, a wrong physical offset, fields that do not parse).
     pub(crate) fn checked_record_at(&self, phy_offset: u64) -> Result<Option<Bytes>> {
         let Some(bytes) = self.record_at(phy_offset)? else {
             return Ok(None);
         };
-        if !matches!(record::check_record(&bytes, false), Ok(RecordCheck::Message(_))) {
+        if !has_message_magic(&bytes) {
             return Ok(None);
         }
         match check_stored(&bytes, phy_offset, true) {
@@ -314,6 +314,31 @@ impl CommitLog {
             }
             Err(reason) => Err(self.corrupt_at(phy_offset, &reason)),
         }
+    }
+
+    /// After damage at `phy_offset`, the next offset in its segment where a record that
+    /// checks out (its own physical offset, its CRC) starts, or the segment's end if none
+    /// does: where reading can go on inside a damaged segment. The search is byte by byte,
+    /// so it is for damage, never for a normal scan.
+    pub(crate) fn resync(&self, phy_offset: u64) -> Result<u64> {
+        let Some(segment) = self.files.segment_for(phy_offset) else {
+            return Ok(phy_offset);
+        };
+        let limit = (self.max_offset().min(segment.end_offset()) - segment.from_offset) as usize;
+        let path = segment.file.path();
+        let whole = segment.file.clone().view(0, limit).map_err(|e| Error::io("read", path, e))?;
+        let start = (phy_offset - segment.from_offset) as usize + 1;
+        for pos in start..whole.len() {
+            let bytes = &whole[pos..];
+            if !has_message_magic(bytes) {
+                continue;
+            }
+            let phy = segment.from_offset + pos as u64;
+            if let Ok(RecordCheck::Message(_)) = check_stored(bytes, phy, true) {
+                return Ok(phy);
+            }
+        }
+        Ok(segment.end_offset())
     }
 
     /// A corruption error for the record at `phy_offset`, naming its segment file.
@@ -381,12 +406,20 @@ impl CommitLog {
                         pos += size as usize;
                     }
                     Ok(RecordCheck::Blank { size }) => {
-                        if phy_offset + size as u64 != segment.end_offset() {
-                            // A BLANK must close its segment exactly.
-                            let reason = format!(
-                                "BLANK at {phy_offset} in {} of {size} bytes does not end its segment",
-                                path.display()
-                            );
+                        // A BLANK must close its segment exactly, and nothing was ever
+                        // written after its 8 bytes: data there means a BLANK was written
+                        // over a record (damage), hiding the records after it.
+                        let after = &whole[(pos + record::BLANK_RECORD_SIZE).min(whole.len())..];
+                        let problem = if phy_offset + size as u64 != segment.end_offset() {
+                            Some(format!("of {size} bytes does not end its segment"))
+                        } else if after.iter().take(record::BLANK_RECORD_SIZE).any(|&b| b != 0) {
+                            Some("is followed by data, not zeros".to_owned())
+                        } else {
+                            None
+                        };
+                        if let Some(problem) = problem {
+                            let reason =
+                                format!("BLANK at {phy_offset} in {} {problem}", path.display());
                             return Ok(ScanEnd {
                                 valid_end: phy_offset,
                                 stop_reason: Some(reason),
@@ -406,6 +439,15 @@ impl CommitLog {
             }
         }
     }
+}
+
+/// Whether `bytes` start like a message record: a positive size and a message magic code.
+fn has_message_magic(bytes: &[u8]) -> bool {
+    let (Some(size), Some(magic)) = (bytes.get(..4), bytes.get(4..8)) else {
+        return false;
+    };
+    let magic = i32::from_be_bytes([magic[0], magic[1], magic[2], magic[3]]);
+    size[0] & 0x80 == 0 && (magic == record::MAGIC_V1 || magic == record::MAGIC_V2)
 }
 
 /// Checks the record at the start of `bytes`, stored at `phy_offset`: its structure and

@@ -10,7 +10,7 @@
 //! Units are only written by the store's single writer; readers see units below the
 //! published write position.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -137,8 +137,8 @@ impl ConsumeQueue {
 
     /// Recovers the write position (storage.md §13.2): scans units from the third-last file
     /// and stops at the first invalid one; everything after it is cut. Returns whether
-    /// anything but zeros was cut, or a file had to be resized at load: after a clean exit
-    /// that is damage, and the units lost with it must be rebuilt from the CommitLog.
+    /// anything but zeros was cut: after a clean exit that is damage, and the units lost with
+    /// it must be rebuilt from the CommitLog.
     pub(crate) fn recover(&self) -> Result<bool> {
         let segments = self.files.segments();
         let start = segments.len().saturating_sub(RECOVER_FILES);
@@ -169,12 +169,18 @@ impl ConsumeQueue {
         }
         let cut = self.files.truncate_to(end)?;
         self.max_phy_end.store(max_phy_end, Ordering::Release);
-        Ok(cut || self.files.resized_at_load())
+        Ok(cut)
     }
 
-    /// The directory of this queue's files.
-    pub(crate) fn dir(&self) -> &Path {
-        self.files.dir()
+    /// Whether a file of the queue had the wrong size at load (and was resized).
+    pub(crate) fn resized_at_load(&self) -> bool {
+        self.files.resized_at_load()
+    }
+
+    /// The file that holds (or would hold) logical byte offset `logic`, for messages.
+    pub(crate) fn file_of(&self, logic: u64) -> PathBuf {
+        let file_size = self.files.file_size();
+        self.files.segment_path(logic - logic % file_size)
     }
 
     /// Writes the unit for `queue_offset` (storage.md §8.3). Idempotent: a unit whose
@@ -202,7 +208,9 @@ impl ConsumeQueue {
                 return Ok(());
             }
             tracing::warn!(
-                topic = %self.topic, queue_id = self.queue_id, queue_offset,
+                file = %self.file_of(expect).display(),
+                offset = expect,
+                queue_offset,
                 "consume queue unit does not match its record; rebuilding the queue's tail"
             );
             self.truncate_to_offset(queue_offset)?;

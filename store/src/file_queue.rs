@@ -58,8 +58,8 @@ pub(crate) struct FileQueue {
     /// queue, its parents') must be made durable too, or a power cut could lose a whole
     /// segment whose data was synced.
     dir_dirty: AtomicBool,
-    /// A segment had the wrong size at load (damage) and was resized.
-    resized_at_load: bool,
+    /// Start offsets of the segments that had the wrong size at load (damage; resized).
+    resized_at_load: Vec<u64>,
 }
 
 impl FileQueue {
@@ -75,7 +75,7 @@ impl FileQueue {
         assert!(file_size > 0, "segment size must be positive");
         let entries = storage.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
         let mut segments: Vec<Arc<Segment>> = Vec::new();
-        let mut resized = false;
+        let mut resized = Vec::new();
         let count = entries.len();
         for (index, entry) in entries.into_iter().enumerate() {
             let path = dir.join(&entry.name);
@@ -117,7 +117,7 @@ impl FileQueue {
                     expected = file_size,
                     "segment has the wrong size; resized, its data past the offset is lost"
                 );
-                resized = true;
+                resized.push(from_offset);
                 FileQueue::create_file(&*storage, &path, file_size)?
             };
             segments.push(Arc::new(Segment { from_offset, file }));
@@ -289,7 +289,12 @@ impl FileQueue {
 
     /// Whether a segment had the wrong size when the queue was loaded (and was resized).
     pub(crate) fn resized_at_load(&self) -> bool {
-        self.resized_at_load
+        !self.resized_at_load.is_empty()
+    }
+
+    /// Whether the segment holding `offset` had the wrong size at load (it was warned about).
+    pub(crate) fn was_resized(&self, offset: u64) -> bool {
+        self.resized_at_load.contains(&(offset - offset % self.file_size))
     }
 
     /// Removes the oldest segment from the queue and deletes its file. Readers holding views

@@ -314,16 +314,21 @@ impl IndexFile {
         }))
     }
 
-    /// Whether the entries agree with the header: the first and last entries hold the
-    /// header's begin and end offsets. A flushed file always agrees.
-    fn entries_match_header(&self) -> Result<bool> {
+    /// The position of an entry that disagrees with the header, if one does: the first and
+    /// last entries must hold the header's begin and end offsets. A flushed file agrees.
+    fn entry_disagreeing_with_header(&self) -> Result<Option<u64>> {
         let header = self.header();
         let count = header.entry_limit(self.geometry);
         if count <= 1 {
-            return Ok(true);
+            return Ok(None);
         }
-        let (first, last) = (self.read_entry(1)?, self.read_entry(count - 1)?);
-        Ok(first.phy_offset == header.begin_phy_offset && last.phy_offset == header.end_phy_offset)
+        if self.read_entry(1)?.phy_offset != header.begin_phy_offset {
+            return Ok(Some(self.geometry.entry_pos(1)));
+        }
+        if self.read_entry(count - 1)?.phy_offset != header.end_phy_offset {
+            return Ok(Some(self.geometry.entry_pos(count - 1)));
+        }
+        Ok(None)
     }
 
     /// Whether `keys` more entries fit in this file.
@@ -565,18 +570,21 @@ impl IndexService {
                 Err(format!("it is {} bytes, expected {}", entry.len, geometry.file_size()))
             };
             // Damage (a wrong size, an insane header, entries that disagree with it) is
-            // warned about whatever the last exit was; the file is rebuilt like any other.
+            // warned about whatever the last exit was, with where it is; the file is rebuilt
+            // like any other.
             let damage = match &opened {
                 _ if !keeping => None,
-                Err(reason) => Some(reason.clone()),
-                Ok(file) if !file.entries_match_header()? => {
-                    Some("its entries do not match its header".to_owned())
+                Err(reason) if entry.len != geometry.file_size() => {
+                    Some((reason.clone(), entry.len))
                 }
-                Ok(_) => None,
+                Err(reason) => Some((format!("its header is not sane: {reason}"), 0)),
+                Ok(file) => file
+                    .entry_disagreeing_with_header()?
+                    .map(|pos| ("its entries do not match its header".to_owned(), pos)),
             };
             let why_not = match &opened {
                 _ if !keeping => Some("an older index file was destroyed".to_owned()),
-                _ if damage.is_some() => damage.clone(),
+                _ if damage.is_some() => damage.as_ref().map(|(why, _)| why.clone()),
                 _ if last_exit_ok => None,
                 _ if newest => Some("it is the newest, never sealed".to_owned()),
                 Ok(file) => {
@@ -602,8 +610,8 @@ impl IndexService {
                 (None, Ok(file)) => files.push(Arc::new(file)),
                 (why_not, opened) => {
                     let why_not = why_not.unwrap_or_default();
-                    if let Some(damage) = damage {
-                        tracing::warn!(path = %path.display(), offset = 0, damage, "index file is damaged; destroying it and every newer one, the index is rebuilt from the commit log");
+                    if let Some((damage, offset)) = damage {
+                        tracing::warn!(path = %path.display(), offset, damage, "index file is damaged; destroying it and every newer one, the index is rebuilt from the commit log");
                     } else {
                         tracing::info!(path = %path.display(), why_not, "destroying an index file after an abnormal exit");
                     }
