@@ -22,8 +22,13 @@ pub(crate) fn run(inner: &Inner) {
 }
 
 /// One cleaning pass; `manual` acts as if the delete hour had come. Returns how many
-/// CommitLog segments were deleted.
+/// CommitLog segments were deleted. A failed sync (of a directory after a deletion, or of
+/// the queues before it) poisons the store.
 pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
+    clean_once(inner, manual).inspect_err(|err| inner.poison_if_sync_failed(err))
+}
+
+fn clean_once(inner: &Inner, manual: bool) -> Result<usize> {
     let config = &inner.config;
     let dir = inner.commit_log.files().dir().to_path_buf();
     let probe = if inner.storage.exists(&dir) { dir.clone() } else { inner.root().to_path_buf() };
@@ -59,8 +64,10 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
             // The ConsumeQueue units of the records about to go must be durable first:
             // once their records are deleted, recovery cannot rebuild a unit that a power
             // cut tore, and a torn unit would point at garbage forever.
-            crate::dispatch::flush_consume_queues(inner, 0)?;
-            inner.checkpoint.flush()?;
+            inner.guarded_flush(|| {
+                crate::dispatch::flush_consume_queues(inner, 0)?;
+                inner.checkpoint.flush()
+            })?;
             queues_durable = true;
         }
         files.remove_first()?;

@@ -696,15 +696,14 @@ impl MessageStore {
         crate::recovery::append_replicated(&self.inner, phy_offset, data)
     }
 
-    /// Flushes everything written so far (CommitLog, ConsumeQueues, checkpoint).
+    /// Flushes everything written so far (CommitLog, ConsumeQueues, IndexFiles, checkpoint).
     ///
     /// # Errors
-    /// I/O errors; a failed CommitLog flush also poisons the store.
+    /// `Poisoned` once any flush failed; I/O errors, and a failed flush poisons the store:
+    /// no later flush or put succeeds until it is reopened.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush_commit_log()?;
-        crate::dispatch::flush_consume_queues(&self.inner, 0)?;
-        self.inner.index.flush()?;
-        self.inner.checkpoint.flush()
+        self.inner.flush_other_files()
     }
 
     /// Deletes expired files now, as if the `deleteWhen` hour had come.
@@ -764,9 +763,7 @@ impl MessageStore {
         }
         crate::dispatch::index_catch_up(inner)?;
         inner.flush_commit_log()?;
-        crate::dispatch::flush_consume_queues(inner, 0)?;
-        inner.index.flush()?;
-        inner.checkpoint.flush()?;
+        inner.flush_other_files()?;
         let abort = inner.config.store_path_root_dir.join(crate::recovery::ABORT_FILE);
         inner.storage.remove_file(&abort).map_err(|e| Error::io("remove", &abort, e))?;
         let root = &inner.config.store_path_root_dir;
@@ -848,10 +845,38 @@ impl Inner {
         Ok(())
     }
 
-    /// Records the first failed flush; every later put fails.
+    /// Records the first failed flush; every later put and flush fails.
     pub(crate) fn poison(&self, err: &Error) {
         let _ = self.poison.set(err.to_string());
         tracing::error!(%err, "flush failed: the store refuses writes until it is reopened");
+    }
+
+    /// Poisons the store if `err` is a failed sync.
+    pub(crate) fn poison_if_sync_failed(&self, err: &Error) {
+        if err.is_sync_failure() {
+            self.poison(err);
+        }
+    }
+
+    /// Runs a flush of files other than the CommitLog (ConsumeQueues, IndexFiles, the
+    /// checkpoint) as the CommitLog's is run: refused once the store is poisoned, and
+    /// poisoning it if it fails. A failed `fsync` may have dropped the dirty pages it was
+    /// given, so a later one that succeeds proves nothing about them (and the checkpoint
+    /// written after it would vouch for data that is not on disk).
+    pub(crate) fn guarded_flush(&self, flush: impl FnOnce() -> Result<()>) -> Result<()> {
+        if let Some(cause) = self.poison.get() {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        flush().inspect_err(|err| self.poison(err))
+    }
+
+    /// Flushes every ConsumeQueue, IndexFile and the checkpoint (guarded).
+    pub(crate) fn flush_other_files(&self) -> Result<()> {
+        self.guarded_flush(|| {
+            crate::dispatch::flush_consume_queues(self, 0)?;
+            self.index.flush()?;
+            self.checkpoint.flush()
+        })
     }
 
     fn max_delay_level(&self) -> u32 {
@@ -965,12 +990,16 @@ impl Inner {
         let total_len = buf.len() as u64;
         let mut writer = self.writer.lock();
         self.check_writable()?;
+        // Creating a file (a ConsumeQueue's, or the CommitLog's next segment) syncs its
+        // directory: a failed sync poisons the store here too.
+        let poison_on_sync = |err: &Error| self.poison_if_sync_failed(err);
         let (cq, mut queue_offset) = self.queue_for_write(&mut writer, topic, queue_id)?;
         let dispatched = pendings.iter().filter(|p| dispatches(p.sysflag)).count() as i64;
         if dispatched > 0 {
-            cq.ensure_capacity(queue_offset + dispatched - 1)?;
+            cq.ensure_capacity(queue_offset + dispatched - 1).inspect_err(poison_on_sync)?;
         }
-        let (phy_offset, segment) = self.commit_log.reserve(&mut writer.appender, total_len)?;
+        let (phy_offset, segment) =
+            self.commit_log.reserve(&mut writer.appender, total_len).inspect_err(poison_on_sync)?;
         let store_timestamp = now_ms().max(self.commit_log.last_store_timestamp());
         let first_queue_offset = queue_offset;
         for pending in pendings {
