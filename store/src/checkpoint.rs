@@ -148,6 +148,7 @@ impl Checkpoint {
         buf[CHECK_CRC_POS as usize..].copy_from_slice(&crc.to_be_bytes());
         let path = self.file.path();
         self.file.write_at(0, &buf).map_err(|e| Error::io("write", path, e))?;
+        crate::crash_point::hit(crate::crash_point::CHECKPOINT_BEFORE_SYNC);
         self.file.sync_range(0, CHECKPOINT_FILE_SIZE).map_err(|e| Error::io("flush", path, e))
     }
 

@@ -144,6 +144,7 @@ impl CommitLog {
                 .map_err(|e| Error::io("write", segment.file.path(), e))?;
             wrote += remaining;
             self.files.set_write_end(wrote);
+            crate::crash_point::hit(crate::crash_point::ROLL_AFTER_BLANK);
         }
         assert_eq!(wrote % file_size, 0, "a roll starts a segment: {wrote}");
         let segment = self.roll(appender, wrote)?;
@@ -182,6 +183,7 @@ impl CommitLog {
             }
         };
         let segment = self.files.push_segment(from_offset, Some(file))?;
+        crate::crash_point::hit(crate::crash_point::ROLL_AFTER_NEW_SEGMENT);
         self.preallocate(appender, from_offset + self.file_size());
         Ok(segment)
     }

@@ -127,7 +127,9 @@ impl ConsumeQueue {
 
     /// First queue offset whose message is still stored.
     pub(crate) fn min_offset(&self) -> i64 {
-        (self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT_SIZE_BYTES) as i64
+        // Never below the first file: expiry deletes a file before it corrects the minimum.
+        let min = self.min_logic_offset.load(Ordering::Acquire).max(self.files.min_offset());
+        (min / CQ_UNIT_SIZE_BYTES) as i64
     }
 
     /// End offset of the last real unit's record, -1 if none.

@@ -70,7 +70,9 @@ fn clean_once(inner: &Inner, manual: bool) -> Result<usize> {
             })?;
             queues_durable = true;
         }
+        crate::crash_point::hit(crate::crash_point::EXPIRY_BEFORE_REMOVE);
         files.remove_first()?;
+        crate::crash_point::hit(crate::crash_point::EXPIRY_AFTER_REMOVE);
         deleted += 1;
         tracing::info!(path = %path.display(), "deleted expired commit log segment");
     }

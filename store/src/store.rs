@@ -1051,6 +1051,7 @@ impl Inner {
             self.index_waker.wake();
         }
 
+        crate::crash_point::hit(crate::crash_point::PUT_BEFORE_FLUSH);
         let wait = pendings.iter().any(|p| p.wait);
         let status = match self.config.flush_disk_type {
             FlushMode::Sync if wait => self.wait_flushed(end)?,
@@ -1153,6 +1154,7 @@ impl Inner {
         let timestamp = self.commit_log.last_store_timestamp();
         match self.commit_log.files().flush() {
             Ok(_) => {
+                crate::crash_point::hit(crate::crash_point::FLUSH_BEFORE_ACK);
                 if timestamp > 0 {
                     self.checkpoint.physic_msg_timestamp.store(timestamp, Ordering::Release);
                 }
@@ -1224,6 +1226,11 @@ impl Inner {
             (self.config.max_filter_message_size as usize / 20).max(max_count as usize);
         let scan_units = scan_units.min((max - offset) as usize);
         let units = cq.units_from(offset, scan_units)?;
+        if units.is_empty() && offset < cq.min_offset() {
+            // Expiry deleted the file holding `offset` since the minimum was read.
+            let min = cq.min_offset();
+            return Ok(GetResult::status_only(GetStatus::OffsetTooSmall, min, min, max));
+        }
         let max_phy = self.commit_log.max_offset() as i64;
         let commit_log_min = self.commit_log.min_offset() as i64;
         let mut result = GetResult::status_only(GetStatus::NoMatchedMessage, offset, min, max);
