@@ -584,3 +584,38 @@ fn reopening_an_empty_store_keeps_physical_offsets_at_zero() {
     assert_eq!(store.min_phy_offset(), 0);
     store.close().unwrap();
 }
+
+#[test]
+fn the_record_crc_property_is_replaced_and_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    // A producer's own __CRC32# property (a reserved name) is dropped, as RocketMQ drops it,
+    // and the store's is appended.
+    let store = open(dir.path());
+    let given = props(&[("TAGS", "a"), ("__CRC32#", "123")]);
+    let put = put_with(&store, "CrcTopic", 0, b"first", &given);
+    let raw = store.message_by_phy_offset(put.phy_offset).unwrap().unwrap();
+    let (rec, _) = decode_record(&raw).unwrap();
+    assert_eq!(user_properties(&raw, rec.properties), Some(&props(&[("TAGS", "a")])[..]));
+    store.close().unwrap();
+
+    // With the option off the record holds the properties as given (RocketMQ's default):
+    // byte-identical to what a default RocketMQ broker writes.
+    let mut config = StoreConfig::small_for_tests(dir.path());
+    config.enabled_append_prop_crc = false;
+    let store = MessageStore::open(config).unwrap();
+    let given = props(&[("TAGS", "b")]);
+    let put = put_with(&store, "CrcTopic", 0, b"second", &given);
+    let raw = store.message_by_phy_offset(put.phy_offset).unwrap().unwrap();
+    let (rec, _) = decode_record(&raw).unwrap();
+    assert_eq!(rec.properties, &given[..]);
+    store.simulate_crash();
+
+    // Both kinds of record recover and read back, whatever the option says now.
+    let store = open(dir.path());
+    assert_eq!(store.recovery_mode(), RecoveryMode::Abnormal);
+    let got = store.get("CrcTopic", 0, 0, 32, &|_| true).unwrap();
+    let bodies: Vec<&[u8]> =
+        got.messages.iter().map(|m| decode_record(m).unwrap().0.body).collect();
+    assert_eq!(bodies, [&b"first"[..], &b"second"[..]]);
+    store.close().unwrap();
+}
