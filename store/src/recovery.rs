@@ -9,7 +9,7 @@
 //! and IndexFiles that point past the cut.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -257,6 +257,7 @@ impl Recovery<'_> {
         let mut dispatcher = Dispatcher {
             recovery: self,
             mode,
+            cq_root: self.config.store_path_root_dir.join(CONSUME_QUEUE_DIR),
             delays_ms: self.config.delay_levels_ms()?,
             rebuilt: HashSet::new(),
             last_timestamp: 0,
@@ -314,6 +315,7 @@ struct ScanOutcome {
 struct Dispatcher<'a> {
     recovery: &'a Recovery<'a>,
     mode: RecoveryMode,
+    cq_root: PathBuf,
     delays_ms: Vec<u64>,
     /// After a crash, each queue met in the scan is cut back to its first re-dispatched
     /// offset and rebuilt from the CommitLog: units written since the last ConsumeQueue
@@ -335,10 +337,9 @@ impl Dispatcher<'_> {
                 cq.truncate_to_offset(rec.queue_offset)?;
             }
         }
-        let config = self.recovery.config;
-        let cq_root = config.store_path_root_dir.join(CONSUME_QUEUE_DIR);
-        let cq_size = config.consume_queue_file_size();
-        dispatch_recovered(self.recovery.storage, queues, &cq_root, cq_size, &self.delays_ms, found)
+        let cq_size = self.recovery.config.consume_queue_file_size();
+        let storage = self.recovery.storage;
+        dispatch_recovered(storage, queues, &self.cq_root, cq_size, &self.delays_ms, found)
     }
 
     /// Keeps the unit of the damaged record at `at` in a sealed segment when its fields
