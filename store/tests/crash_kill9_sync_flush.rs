@@ -29,8 +29,9 @@
 //! in two phases: without expiry, then with a child that expires old segments as it writes
 //! (acknowledged messages in deleted segments may go; every other one must stay).
 //!
-//! Environment: `FERROMQ_CRASH_ROUNDS` (default 320, at least one round per named point
-//! per phase), `FERROMQ_CRASH_SEED` (default: time).
+//! Environment: `FERROMQ_CRASH_ROUNDS` (default 320; at least 16 per phase, so that every
+//! named point is visited), `FERROMQ_CRASH_SEED` (default: time; a failure prints it and
+//! keeps the stores), `FERROMQ_CRASH_VERBOSE=1` (a line per round).
 
 // Helpers outside `#[test]` functions unwrap too: mark the whole file as test code so that
 // clippy's `allow-unwrap-in-tests` covers them.
