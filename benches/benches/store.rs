@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use ferromq_message::batch::encode_batch_item;
+use ferromq_message::record::crc_property::CRC_PROPERTY_LEN;
 use ferromq_message::record::{MessageVersion, record_len};
 use ferromq_store::{FlushMode, MessageStore, PutMessage, RecoveryMode, StoreConfig};
 use tempfile::TempDir;
@@ -259,7 +260,7 @@ fn put_rounds(store: &MessageStore, writers: usize, rounds: u64, body: &[u8]) ->
 
 fn get(c: &mut Criterion) {
     let mut group = c.benchmark_group("store/get");
-    let record_bytes = record_len(MessageVersion::for_topic("BenchGet"), 0, 1024, 8, 0) as u64;
+    let record_bytes = get_record_len() as u64;
     group.throughput(Throughput::Bytes(record_bytes * u64::from(GET_BATCH)));
     let mut fixture: Option<Fixture> = None;
     group.bench_function("hot", |b| {
@@ -284,9 +285,15 @@ fn get_fixture() -> Fixture {
     }
     let got = or_die(fixture.store().get("BenchGet", 0, 0, GET_BATCH, &|_| true), "get");
     assert_eq!(got.messages.len(), GET_BATCH as usize, "a pull returns a full batch");
-    let expected = record_len(MessageVersion::for_topic("BenchGet"), 0, 1024, 8, 0);
+    let expected = get_record_len();
     assert!(got.messages.iter().all(|m| m.len() == expected), "records of {expected} bytes");
     fixture
+}
+
+/// Bytes of one record of the get fixture: a 1 KiB body, and as properties only the
+/// record-CRC property the store appends by default.
+fn get_record_len() -> usize {
+    record_len(MessageVersion::for_topic("BenchGet"), 0, 1024, 8, CRC_PROPERTY_LEN)
 }
 
 fn index(c: &mut Criterion) {

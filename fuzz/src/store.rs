@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ferromq_message::properties::{Properties, encode_properties};
 use ferromq_message::property;
+use ferromq_message::record::crc_property::{compute_record_crc, stored_record_crc};
 use ferromq_message::record::{RecordCheck, check_record};
 use ferromq_store::{GetStatus, MessageStore, PutMessage, StoreConfig};
 
@@ -27,7 +28,7 @@ pub enum Planted {
     /// `checkpoint` (4,096 bytes).
     Checkpoint,
     /// The last CommitLog segment (65,536 bytes); every record `get` returns must then pass
-    /// `check_record` with its CRC.
+    /// `check_record` with its CRC, and match its record-CRC property.
     LastSegment,
 }
 
@@ -164,6 +165,13 @@ fn exercise(store: &MessageStore, strict: bool) {
                 for record in &got.messages {
                     if let Err(err) = check_record(record, true) {
                         panic!("get({topic}, {queue_id}, {offset}) returned a bad record: {err}");
+                    }
+                    // A record without the property (RocketMQ's default) has only its body
+                    // CRC; one with it must match it.
+                    if let Some(stored) = stored_record_crc(record)
+                        && Some(stored) != compute_record_crc(record)
+                    {
+                        panic!("get({topic}, {queue_id}, {offset}) returned a torn record");
                     }
                 }
             }

@@ -9,10 +9,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
+use ferromq_message::hash::rocketmq_crc32;
+use ferromq_message::properties::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
+use ferromq_message::property;
+use ferromq_message::record::crc_property::{compute_record_crc, stored_record_crc};
 use ferromq_message::record::{self, RecordCheck, RecordRef};
 
 use crate::error::{Error, Result};
@@ -30,6 +34,8 @@ pub(crate) struct CommitLog {
     prefault: bool,
     /// Store timestamp of the last record appended (CommitLog order is time order).
     last_store_timestamp: AtomicI64,
+    /// Background segment allocations started (a crash harness waits for each to finish).
+    preallocations_started: AtomicU64,
 }
 
 /// Writer-side state: the segment being pre-allocated.
@@ -68,7 +74,13 @@ impl CommitLog {
         prefault: bool,
     ) -> Result<Self> {
         let files = FileQueue::load(storage.clone(), dir, file_size)?;
-        Ok(CommitLog { files, storage, prefault, last_store_timestamp: AtomicI64::new(0) })
+        Ok(CommitLog {
+            files,
+            storage,
+            prefault,
+            last_store_timestamp: AtomicI64::new(0),
+            preallocations_started: AtomicU64::new(0),
+        })
     }
 
     pub(crate) fn prefault_enabled(&self) -> bool {
@@ -132,6 +144,7 @@ impl CommitLog {
                 .map_err(|e| Error::io("write", segment.file.path(), e))?;
             wrote += remaining;
             self.files.set_write_end(wrote);
+            crate::crash_point::hit(crate::crash_point::ROLL_AFTER_BLANK);
         }
         assert_eq!(wrote % file_size, 0, "a roll starts a segment: {wrote}");
         let segment = self.roll(appender, wrote)?;
@@ -170,6 +183,7 @@ impl CommitLog {
             }
         };
         let segment = self.files.push_segment(from_offset, Some(file))?;
+        crate::crash_point::hit(crate::crash_point::ROLL_AFTER_NEW_SEGMENT);
         self.preallocate(appender, from_offset + self.file_size());
         Ok(segment)
     }
@@ -198,6 +212,15 @@ impl CommitLog {
         });
         // If no thread can be spawned the roll creates the file inline instead.
         appender.next_file = spawned.ok().map(|handle| (from_offset, handle));
+        if appender.next_file.is_some() {
+            self.preallocations_started.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many background segment allocations were started.
+    #[cfg(any(test, feature = "internals"))]
+    pub(crate) fn preallocations_started(&self) -> u64 {
+        self.preallocations_started.load(Ordering::Relaxed)
     }
 
     /// Waits for a background allocation to finish (at close), keeping its file.
@@ -246,7 +269,7 @@ impl CommitLog {
         view.map(Some).map_err(|e| Error::io("read", path, e))
     }
 
-    /// The record starting at `phy_offset` (its size read from its first 4 bytes).
+    /// The record starting at `phy_offset` (its size read from its first 4 bytes), unchecked.
     pub(crate) fn record_at(&self, phy_offset: u64) -> Result<Option<Bytes>> {
         let Some(size_bytes) = self.view(phy_offset, 4)? else {
             return Ok(None);
@@ -256,6 +279,96 @@ impl CommitLog {
             return Ok(None);
         }
         self.view(phy_offset, size as usize)
+    }
+
+    /// The record starting at `phy_offset`, checked as recovery checks it, CRC included.
+    /// `Ok(None)` when no record starts there (no message magic code, or nothing written);
+    /// `Err(Corrupt)` naming the segment and offset when one does but does not check out (a
+    /// CRC mismatch, a wrong physical offset, fields that do not parse).
+    pub(crate) fn checked_record_at(&self, phy_offset: u64) -> Result<Option<Bytes>> {
+        let Some(bytes) = self.record_at(phy_offset)? else {
+            return Ok(None);
+        };
+        if !has_message_magic(&bytes) {
+            return Ok(None);
+        }
+        match check_stored(&bytes, phy_offset, true) {
+            Ok(_) => Ok(Some(bytes)),
+            Err(reason) => Err(self.corrupt_at(phy_offset, &reason)),
+        }
+    }
+
+    /// The record of `len` bytes at `phy_offset` (what a ConsumeQueue unit points at),
+    /// checked as recovery checks it, CRC included. `Ok(None)` when those bytes are not all
+    /// written; `Err(Corrupt)` naming the segment and offset when they are not that record.
+    pub(crate) fn read_record(&self, phy_offset: u64, len: usize) -> Result<Option<Bytes>> {
+        let Some(bytes) = self.view(phy_offset, len)? else {
+            return Ok(None);
+        };
+        // Fast path: a record CRC that matches proves the bytes are what the writer wrote
+        // (a whole, valid record); only its place needs checking. Anything else takes the
+        // full check, which also says what is wrong.
+        if record_crc_matches(&bytes) == Some(true)
+            && read_be::<4>(&bytes, record::TOTAL_SIZE_POS).map(i32::from_be_bytes)
+                == Some(len as i32)
+            && read_be::<8>(&bytes, record::PHYSICAL_OFFSET_POS).map(i64::from_be_bytes)
+                == Some(phy_offset as i64)
+        {
+            return Ok(Some(bytes));
+        }
+        match check_stored(&bytes, phy_offset, true) {
+            Ok(RecordCheck::Message(rec)) if rec.encoded_len() == len => Ok(Some(bytes)),
+            Ok(RecordCheck::Message(rec)) => Err(self.corrupt_at(
+                phy_offset,
+                &format!("is {} bytes, its consume queue unit says {len}", rec.encoded_len()),
+            )),
+            Ok(RecordCheck::Blank { .. }) => {
+                Err(self.corrupt_at(phy_offset, "is a BLANK, not the message its unit names"))
+            }
+            Err(reason) => Err(self.corrupt_at(phy_offset, &reason)),
+        }
+    }
+
+    /// After damage at `phy_offset`, the next offset in its segment where a record that
+    /// checks out (its own physical offset, its CRC) starts, or the segment's end if none
+    /// does: where reading can go on inside a damaged segment. The search is byte by byte,
+    /// so it is for damage, never for a normal scan.
+    pub(crate) fn resync(&self, phy_offset: u64) -> Result<u64> {
+        let Some(segment) = self.files.segment_for(phy_offset) else {
+            return Ok(phy_offset);
+        };
+        let limit = (self.max_offset().min(segment.end_offset()) - segment.from_offset) as usize;
+        let path = segment.file.path();
+        let whole = segment.file.clone().view(0, limit).map_err(|e| Error::io("read", path, e))?;
+        let start = (phy_offset - segment.from_offset) as usize + 1;
+        for pos in start..whole.len() {
+            let bytes = &whole[pos..];
+            if !has_message_magic(bytes) {
+                continue;
+            }
+            let phy = segment.from_offset + pos as u64;
+            if let Ok(RecordCheck::Message(_)) = check_stored(bytes, phy, true) {
+                return Ok(phy);
+            }
+        }
+        Ok(segment.end_offset())
+    }
+
+    /// A corruption error for the record at `phy_offset`, naming its segment file.
+    fn corrupt_at(&self, phy_offset: u64, reason: &str) -> Error {
+        match self.files.segment_for(phy_offset) {
+            Some(segment) => Error::corrupt(
+                segment.file.path(),
+                format!(
+                    "record at commit log offset {phy_offset} (file position {}) {reason}",
+                    phy_offset - segment.from_offset
+                ),
+            ),
+            None => Error::corrupt(
+                self.files.dir(),
+                format!("record at commit log offset {phy_offset} {reason}"),
+            ),
+        }
     }
 
     /// Everything written from `phy_offset` to the end of its segment's written part (what a
@@ -298,51 +411,41 @@ impl CommitLog {
                         stop_reason: None,
                     });
                 }
-                match record::check_record(&whole[pos..], check_crc) {
+                let phy_offset = segment.from_offset + pos as u64;
+                match check_stored(&whole[pos..], phy_offset, check_crc) {
                     Ok(RecordCheck::Message(rec)) => {
                         let size = rec.encoded_len() as u64;
-                        let phy_offset = segment.from_offset + pos as u64;
-                        let problem = if rec.physical_offset != phy_offset as i64 {
-                            Some(format!("claims physical offset {}", rec.physical_offset))
-                        } else if !is_valid_topic(rec.topic) {
-                            // The body CRC does not cover the topic: a torn tail can leave
-                            // zeros or garbage there.
-                            Some(format!("has an invalid topic {:?}", rec.topic))
-                        } else if !is_well_formed_properties(rec.properties) {
-                            Some("has torn properties".to_owned())
+                        on_record(&ScannedRecord { phy_offset, size, record: rec })?;
+                        pos += size as usize;
+                    }
+                    Ok(RecordCheck::Blank { size }) => {
+                        // A BLANK must close its segment exactly, and nothing was ever
+                        // written after its 8 bytes: data there means a BLANK was written
+                        // over a record (damage), hiding the records after it.
+                        let after = &whole[(pos + record::BLANK_RECORD_SIZE).min(whole.len())..];
+                        let problem = if phy_offset + size as u64 != segment.end_offset() {
+                            Some(format!("of {size} bytes does not end its segment"))
+                        } else if after.iter().take(record::BLANK_RECORD_SIZE).any(|&b| b != 0) {
+                            Some("is followed by data, not zeros".to_owned())
                         } else {
                             None
                         };
                         if let Some(problem) = problem {
                             let reason =
-                                format!("record at {phy_offset} in {} {problem}", path.display());
+                                format!("BLANK at {phy_offset} in {} {problem}", path.display());
                             return Ok(ScanEnd {
                                 valid_end: phy_offset,
                                 stop_reason: Some(reason),
                             });
                         }
-                        on_record(&ScannedRecord { phy_offset, size, record: rec })?;
-                        pos += size as usize;
-                    }
-                    Ok(RecordCheck::Blank { size }) => {
-                        let blank_at = segment.from_offset + pos as u64;
-                        let fills_segment = blank_at + size as u64 == segment.end_offset();
-                        if !fills_segment {
-                            // A BLANK must close its segment exactly.
-                            let reason = Some({
-                                format!(
-                                    "BLANK at {blank_at} in {} of {size} bytes does not end its segment",
-                                    path.display()
-                                )
-                            });
-                            return Ok(ScanEnd { valid_end: blank_at, stop_reason: reason });
-                        }
                         at = segment.end_offset();
                         break;
                     }
-                    Err(err) => {
-                        let phy_offset = segment.from_offset + pos as u64;
-                        let reason = format!("{} at offset {phy_offset}: {err}", path.display());
+                    Err(problem) => {
+                        let reason = format!(
+                            "record at {phy_offset} (position {pos} of {}) {problem}",
+                            path.display()
+                        );
                         return Ok(ScanEnd { valid_end: phy_offset, stop_reason: Some(reason) });
                     }
                 }
@@ -351,11 +454,87 @@ impl CommitLog {
     }
 }
 
-/// Properties as every RocketMQ client writes them: empty, or ending with the 0x02
-/// separator and free of NUL bytes. The body CRC does not cover them, so this is what tells
-/// a torn record's properties (zeros or garbage past the tear) from whole ones.
+/// Whether `bytes` start like a message record: a positive size and a message magic code.
+fn has_message_magic(bytes: &[u8]) -> bool {
+    let (Some(size), Some(magic)) = (bytes.get(..4), bytes.get(4..8)) else {
+        return false;
+    };
+    let magic = i32::from_be_bytes([magic[0], magic[1], magic[2], magic[3]]);
+    size[0] & 0x80 == 0 && (magic == record::MAGIC_V1 || magic == record::MAGIC_V2)
+}
+
+/// Checks the record at the start of `bytes`, stored at `phy_offset`: its structure and
+/// lengths (`check_record`), the physical offset it claims (a stale record left behind an
+/// earlier truncation claims another), its topic and properties (which the body CRC does not
+/// cover), and with `check_crc` its record CRC (the `__CRC32#` property) when it carries
+/// one, its body CRC otherwise. `Err` says what is wrong, as a phrase ("has ...").
+pub(crate) fn check_stored(
+    bytes: &[u8],
+    phy_offset: u64,
+    check_crc: bool,
+) -> std::result::Result<RecordCheck<'_>, String> {
+    let rec = match record::check_record(bytes, false) {
+        Ok(RecordCheck::Message(rec)) => rec,
+        Ok(blank @ RecordCheck::Blank { .. }) => return Ok(blank),
+        Err(err) => return Err(format!("does not parse: {err}")),
+    };
+    if rec.physical_offset != phy_offset as i64 {
+        return Err(format!("claims physical offset {}", rec.physical_offset));
+    }
+    if !is_valid_topic(rec.topic) {
+        // The body CRC does not cover the topic: a torn tail can leave zeros or garbage.
+        return Err(format!("has an invalid topic {:?}", rec.topic));
+    }
+    if !is_well_formed_properties(rec.properties) {
+        return Err("has torn properties".to_owned());
+    }
+    if check_crc && let Some(problem) = crc_problem(&bytes[..rec.encoded_len()], &rec) {
+        return Err(problem);
+    }
+    Ok(RecordCheck::Message(rec))
+}
+
+/// Whether a whole record's record-CRC property matches it; `None` if it has none.
+fn record_crc_matches(record: &[u8]) -> Option<bool> {
+    let stored = stored_record_crc(record)?;
+    Some(compute_record_crc(record) == Some(stored))
+}
+
+/// `N` bytes of `bytes` at `pos`, if there are that many.
+fn read_be<const N: usize>(bytes: &[u8], pos: usize) -> Option<[u8; N]> {
+    bytes.get(pos..pos.checked_add(N)?)?.try_into().ok()
+}
+
+/// What is wrong with a parsed record's CRC: the record CRC when it carries one (it covers
+/// every byte before it, the body CRC field included), the body CRC otherwise.
+fn crc_problem(record: &[u8], rec: &RecordRef<'_>) -> Option<String> {
+    if let Some(stored) = stored_record_crc(record) {
+        let computed = compute_record_crc(record)?;
+        return (stored != computed)
+            .then(|| format!("has record CRC {stored}, computed {computed}"));
+    }
+    if rec.property(property::CRC32).is_some() {
+        return Some("has a __CRC32# property that is not a well-formed last property".into());
+    }
+    let computed = rocketmq_crc32(rec.body);
+    (computed != rec.body_crc)
+        .then(|| format!("has body CRC {}, computed {computed}", rec.body_crc))
+}
+
+/// Properties as every RocketMQ client writes them: empty, or `name 0x01 value 0x02` pairs
+/// with non-empty names, free of NUL bytes. Neither CRC covers them unless the record has
+/// the record-CRC property, so this is what tells a torn record's properties (zeros or
+/// garbage past the tear) from whole ones. Puts are held to the same rule.
 pub(crate) fn is_well_formed_properties(properties: &[u8]) -> bool {
-    properties.is_empty() || (properties.last() == Some(&2) && !properties.contains(&0))
+    let pairs_named = || {
+        properties.split_inclusive(|&b| b == PROPERTY_SEPARATOR).all(|pair| {
+            pair.iter().position(|&b| b == NAME_VALUE_SEPARATOR).is_some_and(|at| at > 0)
+        })
+    };
+    properties.is_empty()
+        || (properties.last() == Some(&PROPERTY_SEPARATOR)
+            && !properties.contains(&0)
+            && pairs_named())
 }
 
 /// RocketMQ's topic rule: non-empty, only `[%|a-zA-Z0-9_-]`.

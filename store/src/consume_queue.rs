@@ -10,7 +10,7 @@
 //! Units are only written by the store's single writer; readers see units below the
 //! published write position.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -127,7 +127,9 @@ impl ConsumeQueue {
 
     /// First queue offset whose message is still stored.
     pub(crate) fn min_offset(&self) -> i64 {
-        (self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT_SIZE_BYTES) as i64
+        // Never below the first file: expiry deletes a file before it corrects the minimum.
+        let min = self.min_logic_offset.load(Ordering::Acquire).max(self.files.min_offset());
+        (min / CQ_UNIT_SIZE_BYTES) as i64
     }
 
     /// End offset of the last real unit's record, -1 if none.
@@ -136,8 +138,10 @@ impl ConsumeQueue {
     }
 
     /// Recovers the write position (storage.md §13.2): scans units from the third-last file
-    /// and stops at the first invalid one; everything after it is cut.
-    pub(crate) fn recover(&self) -> Result<()> {
+    /// and stops at the first invalid one; everything after it is cut. Returns whether
+    /// anything but zeros was cut: after a clean exit that is damage, and the units lost with
+    /// it must be rebuilt from the CommitLog.
+    pub(crate) fn recover(&self) -> Result<bool> {
         let segments = self.files.segments();
         let start = segments.len().saturating_sub(RECOVER_FILES);
         let mut end = segments.get(start).map_or(0, |s| s.from_offset);
@@ -165,9 +169,20 @@ impl ConsumeQueue {
                 pos += len as u64;
             }
         }
-        self.files.truncate_to(end, true)?;
+        let cut = self.files.truncate_to(end)?;
         self.max_phy_end.store(max_phy_end, Ordering::Release);
-        Ok(())
+        Ok(cut)
+    }
+
+    /// Whether a file of the queue had the wrong size at load (and was resized).
+    pub(crate) fn resized_at_load(&self) -> bool {
+        self.files.resized_at_load()
+    }
+
+    /// The file that holds (or would hold) logical byte offset `logic`, for messages.
+    pub(crate) fn file_of(&self, logic: u64) -> PathBuf {
+        let file_size = self.files.file_size();
+        self.files.segment_path(logic - logic % file_size)
     }
 
     /// Writes the unit for `queue_offset` (storage.md §8.3). Idempotent: a unit whose
@@ -195,7 +210,9 @@ impl ConsumeQueue {
                 return Ok(());
             }
             tracing::warn!(
-                topic = %self.topic, queue_id = self.queue_id, queue_offset,
+                file = %self.file_of(expect).display(),
+                offset = expect,
+                queue_offset,
                 "consume queue unit does not match its record; rebuilding the queue's tail"
             );
             self.truncate_to_offset(queue_offset)?;
@@ -337,7 +354,7 @@ impl ConsumeQueue {
     pub(crate) fn truncate_to_offset(&self, queue_offset: i64) -> Result<()> {
         let end = (queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES).max(self.files.min_offset());
         if end < self.files.write_end() {
-            self.files.truncate_to(end, true)?;
+            self.files.truncate_to(end)?;
         }
         let low = self.max_offset();
         let first = (self.files.min_offset() / CQ_UNIT_SIZE_BYTES) as i64;

@@ -126,9 +126,10 @@ pub(crate) fn run_flush(inner: &Inner) {
                 last_cq_thorough = now;
             }
             let least = if cq_thorough { 0 } else { config.flush_consume_queue_least_pages };
-            if let Err(err) =
+            let flushed = inner.guarded_flush(|| {
                 flush_consume_queues(inner, least).and_then(|()| inner.checkpoint.flush())
-            {
+            });
+            if let Err(err) = flushed {
                 tracing::error!(%err, "consume queue or checkpoint flush failed");
             }
         }
@@ -211,10 +212,12 @@ pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
             uniq,
             found.phy_offset as i64,
             rec.store_timestamp,
-        )?;
+        );
+        // Sealing flushes the full file: a failure there poisons the store like any flush.
+        let sealed = sealed.inspect_err(|err| inner.poison_if_sync_failed(err))?;
         if let Some(end_timestamp) = sealed {
             inner.checkpoint.index_msg_timestamp.store(end_timestamp, Ordering::Release);
-            inner.checkpoint.flush()?;
+            inner.guarded_flush(|| inner.checkpoint.flush())?;
         }
         Ok(())
     })?;

@@ -89,6 +89,12 @@ impl Error {
         Error::Io { op, path: path.into(), source }
     }
 
+    /// Whether this is a failed `fsync`/`msync` (of data or of a directory): the store is
+    /// poisoned by one, whatever was being flushed.
+    pub(crate) fn is_sync_failure(&self) -> bool {
+        matches!(self, Error::Io { op: "flush" | "sync dir", .. })
+    }
+
     /// Builds a corruption error for `path`.
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Corrupt { path: path.into(), reason: reason.into() }

@@ -22,8 +22,13 @@ pub(crate) fn run(inner: &Inner) {
 }
 
 /// One cleaning pass; `manual` acts as if the delete hour had come. Returns how many
-/// CommitLog segments were deleted.
+/// CommitLog segments were deleted. A failed sync (of a directory after a deletion, or of
+/// the queues before it) poisons the store.
 pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
+    clean_once(inner, manual).inspect_err(|err| inner.poison_if_sync_failed(err))
+}
+
+fn clean_once(inner: &Inner, manual: bool) -> Result<usize> {
     let config = &inner.config;
     let dir = inner.commit_log.files().dir().to_path_buf();
     let probe = if inner.storage.exists(&dir) { dir.clone() } else { inner.root().to_path_buf() };
@@ -46,6 +51,7 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
     let reserved = Duration::from_secs(config.file_reserved_time_hours * 3600);
     let files = inner.commit_log.files();
     let mut deleted = 0;
+    let mut queues_durable = false;
     while deleted < config.delete_file_batch_max as usize && files.segment_count() > 1 {
         let Some(first) = files.first() else { break };
         let path = files.segment_path(first.from_offset);
@@ -54,7 +60,19 @@ pub(crate) fn clean(inner: &Inner, manual: bool) -> Result<usize> {
         if !(expired || force) {
             break;
         }
+        if !queues_durable {
+            // The ConsumeQueue units of the records about to go must be durable first:
+            // once their records are deleted, recovery cannot rebuild a unit that a power
+            // cut tore, and a torn unit would point at garbage forever.
+            inner.guarded_flush(|| {
+                crate::dispatch::flush_consume_queues(inner, 0)?;
+                inner.checkpoint.flush()
+            })?;
+            queues_durable = true;
+        }
+        crate::crash_point::hit(crate::crash_point::EXPIRY_BEFORE_REMOVE);
         files.remove_first()?;
+        crate::crash_point::hit(crate::crash_point::EXPIRY_AFTER_REMOVE);
         deleted += 1;
         tracing::info!(path = %path.display(), "deleted expired commit log segment");
     }

@@ -58,19 +58,24 @@ pub(crate) struct FileQueue {
     /// queue, its parents') must be made durable too, or a power cut could lose a whole
     /// segment whose data was synced.
     dir_dirty: AtomicBool,
+    /// Start offsets of the segments that had the wrong size at load (damage; resized).
+    resized_at_load: Vec<u64>,
 }
 
 impl FileQueue {
     /// Opens the queue in `dir`, loading every segment. Positions are set to the end of the
     /// last segment; recovery then moves them back with [`FileQueue::truncate_to`].
     ///
+    /// A segment whose length differs from `file_size` (RocketMQ refuses to start) is warned
+    /// about and resized: zeros past a truncation, the excess of a longer file ignored.
+    ///
     /// # Errors
-    /// `Corrupt` if a segment's length differs from `file_size` (RocketMQ refuses to start
-    /// too), or if segments do not follow each other; I/O errors.
+    /// `Corrupt` if segments do not follow each other (one is missing); I/O errors.
     pub(crate) fn load(storage: Arc<dyn Storage>, dir: PathBuf, file_size: u64) -> Result<Self> {
         assert!(file_size > 0, "segment size must be positive");
         let entries = storage.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
         let mut segments: Vec<Arc<Segment>> = Vec::new();
+        let mut resized = Vec::new();
         let count = entries.len();
         for (index, entry) in entries.into_iter().enumerate() {
             let path = dir.join(&entry.name);
@@ -84,12 +89,6 @@ impl FileQueue {
                 tracing::warn!(path = %path.display(), "removing an empty last segment");
                 storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
                 continue;
-            }
-            if entry.len != file_size {
-                return Err(Error::corrupt(
-                    &path,
-                    format!("segment is {} bytes, expected {file_size}", entry.len),
-                ));
             }
             if from_offset % file_size != 0 {
                 return Err(Error::corrupt(
@@ -105,7 +104,22 @@ impl FileQueue {
                     format!("segment starts at {from_offset}, expected {}", prev.end_offset()),
                 ));
             }
-            let file = storage.open_segment(&path).map_err(|e| Error::io("open", &path, e))?;
+            let file = if entry.len == file_size {
+                storage.open_segment(&path).map_err(|e| Error::io("open", &path, e))?
+            } else {
+                // Truncated (or grown) by damage: RocketMQ refuses to start. Here the file
+                // gets its size back (zeros past the damage, or the excess ignored) and
+                // recovery keeps what checks out.
+                tracing::warn!(
+                    path = %path.display(),
+                    offset = entry.len.min(file_size),
+                    len = entry.len,
+                    expected = file_size,
+                    "segment has the wrong size; resized, its data past the offset is lost"
+                );
+                resized.push(from_offset);
+                FileQueue::create_file(&*storage, &path, file_size)?
+            };
             segments.push(Arc::new(Segment { from_offset, file }));
         }
         let end = segments.last().map_or(0, |s| s.end_offset());
@@ -117,6 +131,7 @@ impl FileQueue {
             write_end: AtomicU64::new(end),
             flushed_end: AtomicU64::new(end),
             dir_dirty: AtomicBool::new(false),
+            resized_at_load: resized,
         })
     }
 
@@ -241,39 +256,45 @@ impl FileQueue {
         Ok(segment)
     }
 
-    /// Cuts the queue at logical offset `end`: segments starting at or after `end` are
-    /// deleted, bytes of the segment holding `end` are zeroed from `end` to the last
-    /// non-zero page (so a stale record can never be mistaken for a valid one later), and
-    /// the write and flush positions move to `end`. Only recovery calls this, before any
-    /// reader exists.
-    pub(crate) fn truncate_to(&self, end: u64, keep_boundary_segment: bool) -> Result<()> {
+    /// Cuts the queue at logical offset `end`: segments starting after `end` are deleted
+    /// (one starting exactly at `end` stays, emptied, as RocketMQ keeps it, so the files on
+    /// disk still say where the queue ends), bytes of the segment holding `end` are zeroed
+    /// from `end` to the last non-zero page (so a stale record can never be mistaken for a
+    /// valid one later), and the write and flush positions move to `end`. Returns whether
+    /// anything was cut: a later segment, or a non-zero byte past `end`. Only recovery calls
+    /// this, before any reader exists.
+    pub(crate) fn truncate_to(&self, end: u64) -> Result<bool> {
         let removed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
-            // With `keep_boundary_segment`, a segment starting exactly at `end` stays (emptied),
-            // as RocketMQ keeps it, so the files on disk still say where the queue ends.
-            let keep = segments
-                .iter()
-                .take_while(|s| {
-                    s.from_offset < end || (keep_boundary_segment && s.from_offset == end)
-                })
-                .count();
+            let keep = segments.iter().take_while(|s| s.from_offset <= end).count();
             segments.split_off(keep)
         };
-        for segment in &removed {
+        // Newest first, each removal durable before the next: a power cut in between leaves
+        // a run of segments without a gap (unsynced removals may each survive or not).
+        for segment in removed.iter().rev() {
             let path = self.segment_path(segment.from_offset);
             self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-        }
-        if !removed.is_empty() {
             self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         }
+        let mut zeroed = false;
         if let Some(last) = self.last()
             && end < last.end_offset()
         {
-            zero_dirty_tail(&*last.file, end - last.from_offset)?;
+            zeroed = zero_dirty_tail(&*last.file, end - last.from_offset)?;
         }
         self.set_write_end(end);
         self.set_flushed_end(end.min(self.flushed_end()));
-        Ok(())
+        Ok(zeroed || !removed.is_empty())
+    }
+
+    /// Whether a segment had the wrong size when the queue was loaded (and was resized).
+    pub(crate) fn resized_at_load(&self) -> bool {
+        !self.resized_at_load.is_empty()
+    }
+
+    /// Whether the segment holding `offset` had the wrong size at load (it was warned about).
+    pub(crate) fn was_resized(&self, offset: u64) -> bool {
+        self.resized_at_load.contains(&(offset - offset % self.file_size))
     }
 
     /// Removes the oldest segment from the queue and deletes its file. Readers holding views
@@ -347,8 +368,9 @@ pub(crate) fn sync_dir_chain(storage: &dyn Storage, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Zeroes `file` from `pos` up to the end of the last page that holds a non-zero byte.
-fn zero_dirty_tail(file: &dyn SegmentFile, pos: u64) -> Result<()> {
+/// Zeroes `file` from `pos` up to the end of the last page that holds a non-zero byte;
+/// returns whether there was any.
+fn zero_dirty_tail(file: &dyn SegmentFile, pos: u64) -> Result<bool> {
     const CHUNK: u64 = 64 * 1024;
     let size = file.size();
     let mut buf = vec![0u8; CHUNK as usize];
@@ -366,7 +388,7 @@ fn zero_dirty_tail(file: &dyn SegmentFile, pos: u64) -> Result<()> {
     if at > pos {
         file.sync_range(pos, at - pos).map_err(|e| Error::io("flush", file.path(), e))?;
     }
-    Ok(())
+    Ok(at > pos)
 }
 
 #[cfg(test)]
@@ -400,7 +422,7 @@ mod tests {
         assert_eq!(queue.segment_for(8192).unwrap().from_offset, 8192);
         assert!(queue.segment_for(3 * 4096).is_none());
         queue.segment_for(4096).unwrap().file.write_at(100, &[7; 300]).unwrap();
-        queue.truncate_to(4096 + 200, false).unwrap();
+        assert!(queue.truncate_to(4096 + 200).unwrap(), "non-zero bytes were cut");
         assert_eq!(queue.segment_count(), 2);
         assert_eq!(queue.write_end(), 4296);
         let mut buf = [1u8; 300];
@@ -414,13 +436,17 @@ mod tests {
     }
 
     #[test]
-    fn load_rejects_wrong_sizes_and_gaps() {
+    fn load_resizes_wrong_sizes_and_rejects_gaps() {
         let dir = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        std::fs::write(dir.path().join(segment_name(0)), vec![0u8; 100]).unwrap();
+        std::fs::write(dir.path().join(segment_name(0)), vec![7u8; 100]).unwrap();
         std::fs::write(dir.path().join(segment_name(4096)), vec![0u8; 4096]).unwrap();
-        let err = FileQueue::load(storage.clone(), dir.path().into(), 4096).unwrap_err();
-        assert!(err.to_string().contains("is 100 bytes, expected 4096"), "{err}");
+        let queue = FileQueue::load(storage.clone(), dir.path().into(), 4096).unwrap();
+        assert_eq!(queue.segment_count(), 2, "a truncated segment is kept");
+        let resized = std::fs::read(dir.path().join(segment_name(0))).unwrap();
+        assert_eq!(resized.len(), 4096, "and gets its size back");
+        assert!(resized[..100].iter().all(|&b| b == 7) && resized[100..].iter().all(|&b| b == 0));
+        drop(queue);
 
         std::fs::write(dir.path().join(segment_name(0)), vec![0u8; 4096]).unwrap();
         std::fs::write(dir.path().join(segment_name(12288)), vec![0u8; 4096]).unwrap();

@@ -314,16 +314,21 @@ impl IndexFile {
         }))
     }
 
-    /// Whether the entries agree with the header: the first and last entries hold the
-    /// header's begin and end offsets. A flushed file always agrees.
-    fn entries_match_header(&self) -> Result<bool> {
+    /// The position of an entry that disagrees with the header, if one does: the first and
+    /// last entries must hold the header's begin and end offsets. A flushed file agrees.
+    fn entry_disagreeing_with_header(&self) -> Result<Option<u64>> {
         let header = self.header();
         let count = header.entry_limit(self.geometry);
         if count <= 1 {
-            return Ok(true);
+            return Ok(None);
         }
-        let (first, last) = (self.read_entry(1)?, self.read_entry(count - 1)?);
-        Ok(first.phy_offset == header.begin_phy_offset && last.phy_offset == header.end_phy_offset)
+        if self.read_entry(1)?.phy_offset != header.begin_phy_offset {
+            return Ok(Some(self.geometry.entry_pos(1)));
+        }
+        if self.read_entry(count - 1)?.phy_offset != header.end_phy_offset {
+            return Ok(Some(self.geometry.entry_pos(count - 1)));
+        }
+        Ok(None)
     }
 
     /// Whether `keys` more entries fit in this file.
@@ -515,9 +520,12 @@ impl IndexService {
     /// are destroyed; the index thread re-indexes the CommitLog from the last kept file's
     /// end (or from the CommitLog's start when none is kept), which rebuilds them.
     ///
+    /// After a normal exit the same prefix rule applies to damage: a file with the wrong
+    /// size, an insane header or entries that disagree with it is warned about and
+    /// destroyed with every newer file, where RocketMQ refuses to start.
+    ///
     /// # Errors
-    /// `Corrupt` naming the file if one has the wrong size, or after a normal exit if its
-    /// header is not sane; I/O errors.
+    /// I/O errors.
     ///
     /// # Panics
     /// If `hash_slot_num` is 0 or `index_num` < 2 (the config is validated before this).
@@ -542,7 +550,7 @@ impl IndexService {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let count = entries.len();
         let mut files: Vec<Arc<IndexFile>> = Vec::new();
-        let mut destroyed = 0;
+        let mut destroyed = Vec::new();
         // After an abnormal exit: whether every file so far was kept.
         let mut keeping = true;
         for (position, entry) in entries.into_iter().enumerate() {
@@ -553,24 +561,31 @@ impl IndexService {
             let newest = position + 1 == count;
             if entry.len == 0 && newest {
                 tracing::warn!(path = %path.display(), "removing an empty newest index file");
-                storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                destroyed += 1;
+                destroyed.push(path);
                 continue;
             }
-            if entry.len != geometry.file_size() {
-                return Err(wrong_size(&path, entry.len, geometry));
-            }
-            let opened = IndexFile::open(&*storage, &path, name_ms, geometry)?;
-            if last_exit_ok {
-                let file = opened.map_err(|reason| {
-                    Error::corrupt(&path, format!("index file header is not sane: {reason}"))
-                })?;
-                files.push(Arc::new(file));
-                continue;
-            }
+            let opened = if entry.len == geometry.file_size() {
+                IndexFile::open(&*storage, &path, name_ms, geometry)?
+            } else {
+                Err(format!("it is {} bytes, expected {}", entry.len, geometry.file_size()))
+            };
+            // Damage (a wrong size, an insane header, entries that disagree with it) is
+            // warned about whatever the last exit was, with where it is; the file is rebuilt
+            // like any other.
+            let damage = match &opened {
+                _ if !keeping => None,
+                Err(reason) if entry.len != geometry.file_size() => {
+                    Some((reason.clone(), entry.len))
+                }
+                Err(reason) => Some((format!("its header is not sane: {reason}"), 0)),
+                Ok(file) => file
+                    .entry_disagreeing_with_header()?
+                    .map(|pos| ("its entries do not match its header".to_owned(), pos)),
+            };
             let why_not = match &opened {
                 _ if !keeping => Some("an older index file was destroyed".to_owned()),
-                Err(reason) => Some(format!("its header is not sane: {reason}")),
+                _ if damage.is_some() => damage.as_ref().map(|(why, _)| why.clone()),
+                _ if last_exit_ok => None,
                 _ if newest => Some("it is the newest, never sealed".to_owned()),
                 Ok(file) => {
                     let header = file.header();
@@ -585,28 +600,28 @@ impl IndexService {
                             "it begins at offset {} before the previous file's end {prev_end}",
                             header.begin_phy_offset
                         ))
-                    } else if !file.entries_match_header()? {
-                        Some("its entries do not match its header".to_owned())
                     } else {
                         None
                     }
                 }
+                Err(_) => None,
             };
             match (why_not, opened) {
                 (None, Ok(file)) => files.push(Arc::new(file)),
                 (why_not, opened) => {
                     let why_not = why_not.unwrap_or_default();
-                    tracing::info!(path = %path.display(), why_not, "destroying an index file after an abnormal exit");
+                    if let Some((damage, offset)) = damage {
+                        tracing::warn!(path = %path.display(), offset, damage, "index file is damaged; destroying it and every newer one, the index is rebuilt from the commit log");
+                    } else {
+                        tracing::info!(path = %path.display(), why_not, "destroying an index file after an abnormal exit");
+                    }
                     drop(opened);
-                    storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-                    destroyed += 1;
+                    destroyed.push(path);
                     keeping = false;
                 }
             }
         }
-        if destroyed > 0 {
-            storage.sync_dir(&dir).map_err(|e| Error::io("sync dir", &dir, e))?;
-        }
+        remove_newest_first(&*storage, &dir, &destroyed)?;
         assert!(files.windows(2).all(|w| w[0].name_ms < w[1].name_ms), "files not in name order");
         Ok(IndexService {
             storage,
@@ -757,12 +772,11 @@ impl IndexService {
             self.files.write().pop();
             let path = newest.path().to_path_buf();
             drop(newest);
-            self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            remove_newest_first(&*self.storage, &self.dir, &[path])?;
             destroyed += 1;
         }
         if destroyed > 0 {
             tracing::info!(destroyed, phy_offset, "destroyed index files past the cut");
-            self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         }
         Ok(())
     }
@@ -773,8 +787,10 @@ impl IndexService {
     /// I/O errors removing a file.
     pub(crate) fn destroy_all(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        while self.remove_oldest()? {}
-        Ok(())
+        let files = std::mem::take(&mut *self.files.write());
+        let paths: Vec<PathBuf> = files.iter().map(|file| file.path().to_path_buf()).collect();
+        drop(files);
+        remove_newest_first(&*self.storage, &self.dir, &paths)
     }
 
     fn newest(&self) -> Option<Arc<IndexFile>> {
@@ -834,7 +850,7 @@ impl IndexService {
         Ok(file)
     }
 
-    /// Removes the oldest file from the list and the disk; `false` if there was none.
+    /// Removes the oldest file from the list and the disk, durably; `false` if there was none.
     fn remove_oldest(&self) -> Result<bool> {
         let oldest = {
             let mut files = self.files.write();
@@ -846,8 +862,20 @@ impl IndexService {
         let path = oldest.path().to_path_buf();
         drop(oldest);
         self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        // Without this a deleted file could come back after a power cut.
+        self.storage.sync_dir(&self.dir).map_err(|e| Error::io("sync dir", &self.dir, e))?;
         Ok(true)
     }
+}
+
+/// Removes `paths` (oldest first in the slice) newest first, each removal durable before the
+/// next: a power cut in between leaves the older files, never a newer one without them.
+fn remove_newest_first(storage: &dyn Storage, dir: &Path, paths: &[PathBuf]) -> Result<()> {
+    for path in paths.iter().rev() {
+        storage.remove_file(path).map_err(|e| Error::io("remove", path, e))?;
+        storage.sync_dir(dir).map_err(|e| Error::io("sync dir", dir, e))?;
+    }
+    Ok(())
 }
 
 /// Whether the record at `phy_offset` is already indexed: it is at or before the last
@@ -1284,14 +1312,18 @@ mod tests {
         assert_eq!(index.last_indexed_phy_offset(), Some(500));
         drop(index);
 
-        // An insane header: an error after a normal exit; after an abnormal one, that file
-        // and every later one are destroyed.
+        // An insane header: after a normal exit as after an abnormal one, that file and
+        // every later one are destroyed (the index is rebuilt from the commit log).
         let mut bytes = std::fs::read(&names()[1]).unwrap();
         bytes[INDEX_COUNT_POS..HEADER_LEN].copy_from_slice(&(-5i32).to_be_bytes());
-        std::fs::write(&names()[1], bytes).unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let err = IndexService::load(storage, dir.path().join("index"), 2, 4, true, 0);
-        assert!(matches!(err, Err(Error::Corrupt { .. })), "{err:?}");
+        let damaged = names()[1].clone();
+        std::fs::write(&damaged, &bytes).unwrap();
+        let index = reload(dir.path(), 2, 4, true, 0);
+        assert_eq!(index.files.read().len(), 1);
+        assert_eq!(index.last_indexed_phy_offset(), Some(200));
+        assert_eq!(names().len(), 1);
+        drop(index);
+        std::fs::write(&damaged, &bytes).unwrap();
         let index = reload(dir.path(), 2, 4, false, i64::MAX);
         assert_eq!(index.files.read().len(), 1);
         assert_eq!(index.last_indexed_phy_offset(), Some(200));
@@ -1307,7 +1339,7 @@ mod tests {
     }
 
     #[test]
-    fn load_rejects_wrong_sizes_and_skips_strangers() {
+    fn load_destroys_wrong_sizes_and_skips_strangers() {
         let dir = tempfile::tempdir().unwrap();
         let index_dir = dir.path().join("index");
         std::fs::create_dir_all(index_dir.join("20231114221320999")).unwrap();
@@ -1321,13 +1353,15 @@ mod tests {
         assert_eq!(index.last_indexed_phy_offset(), None, "an all-zero file has no entries");
         drop(index);
 
+        // A file of the wrong size is damage: it goes, with every newer file.
         std::fs::write(index_dir.join("20231114221320125"), vec![0u8; 100]).unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let err = IndexService::load(storage, index_dir, 8, 16, true, 0).unwrap_err();
-        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
-        let message = err.to_string();
-        assert!(message.contains("20231114221320125"), "{message}");
-        assert!(message.contains("index file is 100 bytes, expected 392"), "{message}");
+        std::fs::write(index_dir.join("20231114221320126"), vec![0u8; 40 + 8 * 4 + 16 * 20])
+            .unwrap();
+        let index = reload(dir.path(), 8, 16, true, 0);
+        assert_eq!(index.files.read().len(), 1);
+        assert!(index_dir.join("20231114221320123").exists());
+        assert!(!index_dir.join("20231114221320125").exists());
+        assert!(!index_dir.join("20231114221320126").exists());
     }
 
     #[test]

@@ -35,6 +35,7 @@ mod checkpoint;
 mod commit_log;
 mod config;
 mod consume_queue;
+mod crash_point;
 mod dispatch;
 mod error;
 mod expiry;
@@ -57,5 +58,6 @@ pub use store::{
 #[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]
 pub mod internals {
+    pub use crate::crash_point::{ALL as KILL_POINTS, ENV as KILL_AT_ENV};
     pub use crate::sim::{CutFates, OpKind, OpRecord, PowerCut, SIM_PAGE_SIZE, SimRng, SimStorage};
 }

@@ -9,7 +9,7 @@
 //! and IndexFiles that point past the cut.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -18,8 +18,8 @@ use ferromq_message::property;
 use ferromq_message::record::{self, RecordCheck};
 
 use crate::checkpoint::Checkpoint;
-use crate::commit_log::{CommitLog, ScannedRecord};
-use crate::config::{RecoveryMode, StoreConfig};
+use crate::commit_log::{CommitLog, ScannedRecord, check_stored};
+use crate::config::{CQ_UNIT_SIZE_BYTES, RecoveryMode, StoreConfig};
 use crate::consume_queue::{ConsumeQueue, CqUnit};
 use crate::error::{Error, Result};
 use crate::index_file::IndexService;
@@ -66,10 +66,31 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
         checkpoint.index_msg_timestamp.load(Ordering::Acquire),
     )?;
 
+    // After a clean exit every unit is durable and points at its record: anything else is
+    // damage. A damaged queue is cut after its last sound unit, and the CommitLog scan
+    // starts early enough to rebuild what it lost.
+    let mut damaged_queues = Vec::new();
     for cq in queues.values().flat_map(|m| m.values()) {
-        cq.recover()?;
+        let cut = cq.recover()?;
+        if mode == RecoveryMode::Abnormal {
+            continue;
+        }
+        let tail_cut = cut_invalid_tail(cq, &commit_log, &[])?;
+        // A resized (truncated) file was warned about when it was loaded.
+        if (cut || tail_cut > 0) && !cq.resized_at_load() {
+            let offset = cq.max_offset().max(0) as u64 * CQ_UNIT_SIZE_BYTES;
+            tracing::warn!(
+                file = %cq.file_of(offset).display(),
+                offset,
+                "consume queue is damaged there: units from it on are rebuilt from the commit log"
+            );
+        }
+        if cut || tail_cut > 0 || cq.resized_at_load() {
+            damaged_queues.push(cq.max_phy_end());
+        }
     }
-    recover_commit_log(&config, &storage, &commit_log, &mut queues, &checkpoint, &index, mode)?;
+    let recovery = Recovery { config: &config, storage: &storage, commit_log: &commit_log };
+    recovery.run(&mut queues, &checkpoint, &index, mode, &damaged_queues)?;
     let min = commit_log.min_offset() as i64;
     for cq in queues.values().flat_map(|m| m.values()) {
         cq.correct_min_offset(min)?;
@@ -95,7 +116,7 @@ pub(crate) fn open(config: StoreConfig, storage: Arc<dyn Storage>) -> Result<Inn
     }
     storage.create_marker(&abort).map_err(|e| Error::io("create", &abort, e))?;
     if mode == RecoveryMode::Abnormal {
-        tracing::warn!(root = %root.display(), "store was not closed cleanly; abnormal recovery ran");
+        tracing::warn!(path = %abort.display(), "store was not closed cleanly; abnormal recovery ran");
     }
     Ok(inner)
 }
@@ -136,106 +157,274 @@ fn load_consume_queues(
     Ok(queues)
 }
 
-fn recover_commit_log(
-    config: &StoreConfig,
-    storage: &Arc<dyn Storage>,
-    commit_log: &CommitLog,
-    queues: &mut Queues,
-    checkpoint: &Checkpoint,
-    index: &IndexService,
-    mode: RecoveryMode,
-) -> Result<()> {
-    let segments = commit_log.files().segments();
-    if segments.is_empty() {
+/// What recovering the CommitLog needs besides the files it changes.
+struct Recovery<'a> {
+    config: &'a StoreConfig,
+    storage: &'a Arc<dyn Storage>,
+    commit_log: &'a CommitLog,
+}
+
+impl Recovery<'_> {
+    /// Scans the CommitLog from the start segment of `mode`, re-dispatching every valid
+    /// record, and cuts it (and the ConsumeQueues and IndexFiles) after the last valid
+    /// record. `damaged_queues` holds the end offset of the last valid unit of each queue
+    /// found damaged: the scan starts early enough to rebuild what they lost.
+    fn run(
+        &self,
+        queues: &mut Queues,
+        checkpoint: &Checkpoint,
+        index: &IndexService,
+        mode: RecoveryMode,
+        damaged_queues: &[i64],
+    ) -> Result<()> {
+        let commit_log = self.commit_log;
+        let segments = commit_log.files().segments();
+        if segments.is_empty() {
+            for cq in queues.values().flat_map(|m| m.values()) {
+                cq.destroy()?;
+            }
+            queues.clear();
+            index.destroy_all()?;
+            return Ok(());
+        }
+        let start = match mode {
+            RecoveryMode::Normal => segments.len().saturating_sub(NORMAL_RECOVERY_SEGMENTS),
+            RecoveryMode::Abnormal => {
+                abnormal_start(commit_log, &segments, checkpoint.min_timestamp())?
+            }
+        };
+        let mut from = segments[start].from_offset;
+        for &phy_end in damaged_queues {
+            let at = u64::try_from(phy_end).unwrap_or(0).max(commit_log.min_offset());
+            from = from.min(at - at % commit_log.file_size());
+        }
+        let ScanOutcome { end, damaged, warned } = self.scan(queues, from, mode, checkpoint)?;
+        let units_end = queues.values().flat_map(|m| m.values()).map(|cq| cq.max_phy_end()).max();
+        // A resized (truncated) segment was warned about when it was loaded.
+        let warned = warned || commit_log.files().resized_at_load();
+        if mode == RecoveryMode::Normal && !warned && units_end.is_some_and(|u| u > end as i64) {
+            // The data ends at zeros, yet after a clean exit the queues point past them.
+            let file = commit_log.files().segment_for(end).map(|s| s.file.path().to_owned());
+            tracing::warn!(
+                file = %file.unwrap_or_default().display(),
+                offset = end,
+                units_end,
+                "commit log data ends early (zeros where records were): the records after it are lost"
+            );
+        }
+        commit_log.files().truncate_to(end)?;
         for cq in queues.values().flat_map(|m| m.values()) {
-            cq.destroy()?;
+            if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
+                cq.truncate_dirty(end as i64)?;
+            }
+            // Cheap when the tail is sound (one record check per queue), and it catches
+            // units that point into data recovery just cut or found damaged.
+            let cut = cut_invalid_tail(cq, commit_log, &damaged)?;
+            if cut > 0 {
+                let offset = cq.max_offset().max(0) as u64 * CQ_UNIT_SIZE_BYTES;
+                tracing::warn!(
+                    file = %cq.file_of(offset).display(),
+                    offset,
+                    units = cut,
+                    "recovery cut consume queue units that point at no matching record"
+                );
+            }
         }
-        queues.clear();
-        index.destroy_all()?;
-        return Ok(());
+        index.truncate_after(end as i64)?;
+        if mode == RecoveryMode::Abnormal {
+            // The page cache of the crashed process may still hold recovered bytes that
+            // never reached the disk: make everything durable before trusting it as flushed.
+            commit_log.files().flush_all()?;
+            for cq in queues.values().flat_map(|m| m.values()) {
+                cq.flush_all()?;
+            }
+        }
+        Ok(())
     }
-    let start = match mode {
-        RecoveryMode::Normal => segments.len().saturating_sub(NORMAL_RECOVERY_SEGMENTS),
-        RecoveryMode::Abnormal => {
-            abnormal_start(commit_log, &segments, checkpoint.min_timestamp())?
-        }
-    };
-    let from = segments[start].from_offset;
-    let cq_root = config.store_path_root_dir.join(CONSUME_QUEUE_DIR);
-    let cq_size = config.consume_queue_file_size();
-    let delays = config.delay_levels_ms()?;
-    let mut last_timestamp = 0;
-    // After a crash, each queue met in the scan is cut back to its first re-dispatched offset
-    // and rebuilt from the CommitLog: units written since the last ConsumeQueue flush may be
-    // torn or garbage.
-    let mut rebuilt: HashSet<(String, i32)> = HashSet::new();
-    let scan = commit_log.scan(from, u64::MAX, config.check_crc_on_recover, |found| {
-        last_timestamp = found.record.store_timestamp;
+
+    /// Scans from `from` to the end of the data, re-dispatching every valid record. Damage
+    /// inside a sealed segment is stepped over (the segment is kept whole: its other records
+    /// stay readable, and reads of the damaged ones fail with their CRC error); anywhere
+    /// else the first invalid record ends the data.
+    fn scan(
+        &self,
+        queues: &mut Queues,
+        mut from: u64,
+        mode: RecoveryMode,
+        checkpoint: &Checkpoint,
+    ) -> Result<ScanOutcome> {
+        let commit_log = self.commit_log;
+        let mut dispatcher = Dispatcher {
+            recovery: self,
+            mode,
+            cq_root: self.config.store_path_root_dir.join(CONSUME_QUEUE_DIR),
+            delays_ms: self.config.delay_levels_ms()?,
+            rebuilt: HashSet::new(),
+            last_timestamp: 0,
+        };
+        let mut damaged = Vec::new();
+        let mut warned = false;
+        let check_crc = self.config.check_crc_on_recover;
+        let end = loop {
+            let scan = commit_log
+                .scan(from, u64::MAX, check_crc, |found| dispatcher.dispatch(queues, found))?;
+            let Some(reason) = scan.stop_reason else { break scan.valid_end };
+            let at = scan.valid_end;
+            // A resized (truncated) segment was warned about when it was loaded.
+            let resized = commit_log.files().was_resized(at);
+            if is_sealed(commit_log, at, mode, checkpoint)? {
+                dispatcher.dispatch_damaged(queues, at)?;
+                // Go on at the next record that checks out, so that the records after the
+                // damage are dispatched too.
+                let resume = commit_log.resync(at)?;
+                if !resized {
+                    tracing::warn!(
+                        reason,
+                        resume,
+                        "damaged record inside a sealed commit log segment: the segment is \
+                         kept, reads of the damaged records fail, recovery goes on after them"
+                    );
+                }
+                damaged.push((at, resume));
+                warned = true;
+                from = resume;
+                continue;
+            }
+            if !is_clean_end(commit_log, at)? && !resized {
+                tracing::warn!(reason, "recovery cut the commit log after its last valid record");
+                warned = true;
+            }
+            break at;
+        };
+        commit_log.set_last_store_timestamp(dispatcher.last_timestamp);
+        Ok(ScanOutcome { end, damaged, warned })
+    }
+}
+
+/// How a recovery scan ended.
+struct ScanOutcome {
+    /// The end of the data: the CommitLog is cut there.
+    end: u64,
+    /// Damaged ranges of sealed segments that were stepped over.
+    damaged: Vec<(u64, u64)>,
+    /// Whether a warning already named damage.
+    warned: bool,
+}
+
+/// Re-dispatches the records a recovery scan finds to their ConsumeQueues.
+struct Dispatcher<'a> {
+    recovery: &'a Recovery<'a>,
+    mode: RecoveryMode,
+    cq_root: PathBuf,
+    delays_ms: Vec<u64>,
+    /// After a crash, each queue met in the scan is cut back to its first re-dispatched
+    /// offset and rebuilt from the CommitLog: units written since the last ConsumeQueue
+    /// flush may be torn or garbage.
+    rebuilt: HashSet<(String, i32)>,
+    last_timestamp: i64,
+}
+
+impl Dispatcher<'_> {
+    fn dispatch(&mut self, queues: &mut Queues, found: &ScannedRecord<'_>) -> Result<()> {
+        self.last_timestamp = found.record.store_timestamp;
         let rec = &found.record;
-        if mode == RecoveryMode::Abnormal
+        if self.mode == RecoveryMode::Abnormal
             && dispatches(rec.sysflag)
-            && !rebuilt.contains(&(rec.topic.to_owned(), rec.queue_id))
+            && !self.rebuilt.contains(&(rec.topic.to_owned(), rec.queue_id))
         {
-            rebuilt.insert((rec.topic.to_owned(), rec.queue_id));
+            self.rebuilt.insert((rec.topic.to_owned(), rec.queue_id));
             if let Some(cq) = queues.get(rec.topic).and_then(|m| m.get(&rec.queue_id)) {
                 cq.truncate_to_offset(rec.queue_offset)?;
             }
         }
-        dispatch_recovered(storage, queues, &cq_root, cq_size, &delays, found)
-    })?;
-    let end = scan.valid_end;
-    if let Some(reason) = scan.stop_reason
-        && !is_clean_end(commit_log, end)?
-    {
-        tracing::warn!(reason, "recovery cut the commit log after its last valid record");
+        let cq_size = self.recovery.config.consume_queue_file_size();
+        let storage = self.recovery.storage;
+        dispatch_recovered(storage, queues, &self.cq_root, cq_size, &self.delays_ms, found)
     }
-    commit_log.files().truncate_to(end, false)?;
-    commit_log.set_last_store_timestamp(last_timestamp);
-    for cq in queues.values().flat_map(|m| m.values()) {
-        if cq.max_phy_end() > end as i64 || cq.max_phy_end() < 0 {
-            cq.truncate_dirty(end as i64)?;
+
+    /// Keeps the unit of the damaged record at `at` in a sealed segment when its fields
+    /// still parse (only its CRC fails) and it is the next unit of its queue, so that a read
+    /// of it reports the damage instead of skipping the message. A queue this scan rebuilds
+    /// would otherwise get a blank unit in its place.
+    fn dispatch_damaged(&mut self, queues: &mut Queues, at: u64) -> Result<()> {
+        let Some(bytes) = self.recovery.commit_log.record_at(at)? else {
+            return Ok(());
+        };
+        let Ok(RecordCheck::Message(rec)) = check_stored(&bytes, at, false) else {
+            return Ok(());
+        };
+        let next =
+            queues.get(rec.topic).and_then(|m| m.get(&rec.queue_id)).map(|cq| cq.max_offset());
+        if !dispatches(rec.sysflag) || next != Some(rec.queue_offset) {
+            return Ok(());
         }
-        // Cheap when the tail is sound (one record check per queue), and it catches units
-        // that point into data recovery just cut or found damaged.
-        cut_invalid_tail(cq, commit_log)?;
+        let size = rec.encoded_len() as u64;
+        self.dispatch(queues, &ScannedRecord { phy_offset: at, size, record: rec })
     }
-    index.truncate_after(end as i64)?;
-    if mode == RecoveryMode::Abnormal {
-        // The page cache of the crashed process may still hold recovered bytes that never
-        // reached the disk: make everything durable before trusting it as flushed.
-        commit_log.files().flush_all()?;
-        for cq in queues.values().flat_map(|m| m.values()) {
-            cq.flush_all()?;
-        }
-    }
-    Ok(())
+}
+
+/// Whether the segment holding `at` is sealed. A segment is sealed when the next one
+/// starts with a valid record (after a clean exit every segment before the last one with
+/// data is complete); after a crash that record must also be older than the checkpoint's
+/// flushed time, which proves the segment was flushed whole: damage in a segment that was
+/// not is a torn tail, and the data ends there.
+fn is_sealed(
+    commit_log: &CommitLog,
+    at: u64,
+    mode: RecoveryMode,
+    checkpoint: &Checkpoint,
+) -> Result<bool> {
+    let Some(segment) = commit_log.files().segment_for(at) else {
+        return Ok(false);
+    };
+    let next = segment.end_offset();
+    let Some(first) = commit_log.record_at(next)? else {
+        return Ok(false);
+    };
+    let Ok(RecordCheck::Message(rec)) = check_stored(&first, next, true) else {
+        return Ok(false);
+    };
+    let flushed = checkpoint.physic_msg_timestamp.load(Ordering::Acquire);
+    let sealed = match mode {
+        RecoveryMode::Normal => true,
+        // Strictly older: a record stored in the same millisecond as the last flushed one
+        // may have been written after that flush.
+        RecoveryMode::Abnormal => rec.store_timestamp < flushed,
+    };
+    Ok(sealed)
 }
 
 /// Cuts trailing units that do not point at a record of their own queue and offset (torn or
-/// garbage units of a queue with no record left in the re-dispatched range).
-fn cut_invalid_tail(cq: &ConsumeQueue, commit_log: &CommitLog) -> Result<()> {
+/// garbage units of a queue with no record left in the re-dispatched range), and returns how
+/// many. Units that point into `damaged` ranges of sealed segments stay: their records are
+/// damaged, not gone, and reads of them say so.
+fn cut_invalid_tail(
+    cq: &ConsumeQueue,
+    commit_log: &CommitLog,
+    damaged: &[(u64, u64)],
+) -> Result<i64> {
     let floor = cq.min_offset();
     let mut max = cq.max_offset();
     while max > floor {
         let Some(unit) = cq.unit(max - 1)? else { break };
         // A unit below the CommitLog's minimum points at expired data, not at damage.
-        let expired = unit.phy_offset >= 0 && (unit.phy_offset as u64) < commit_log.min_offset();
-        if unit.is_blank() || expired || unit_matches_record(cq, commit_log, max - 1, &unit)? {
+        let phy = u64::try_from(unit.phy_offset).ok();
+        let expired = phy.is_some_and(|phy| phy < commit_log.min_offset());
+        let in_damage = phy.is_some_and(|phy| damaged.iter().any(|r| (r.0..r.1).contains(&phy)));
+        if unit.is_blank()
+            || expired
+            || in_damage
+            || unit_matches_record(cq, commit_log, max - 1, &unit)?
+        {
             break;
         }
         max -= 1;
     }
-    if max < cq.max_offset() {
-        tracing::warn!(
-            topic = cq.topic(),
-            queue_id = cq.queue_id(),
-            from = max,
-            to = cq.max_offset(),
-            "recovery cut consume queue units that point at no matching record"
-        );
+    let cut = cq.max_offset() - max;
+    if cut > 0 {
         cq.truncate_to_offset(max)?;
     }
-    Ok(())
+    Ok(cut)
 }
 
 fn unit_matches_record(

@@ -36,7 +36,8 @@
 //! points ([`SimStorage::capture_before_ops`]): the disk just before operation `n` is the
 //! disk a run cut at `n` leaves behind.
 //!
-//! Injected errors for poison and disk-full tests: [`SimStorage::fail_sync_at`] (`EIO`),
+//! Injected errors for poison and disk-full tests: [`SimStorage::fail_sync_at`] and
+//! [`SimStorage::fail_next_sync_of`] (`EIO`),
 //! [`SimStorage::fail_create_with_enospc_at`] and [`SimStorage::set_capacity_bytes`].
 
 use std::collections::BTreeMap;
@@ -232,6 +233,8 @@ struct State {
     cut: Option<PowerCut>,
     powered_off: bool,
     fail_sync_at: Option<u64>,
+    /// The next sync of a path containing this fails with `EIO`.
+    fail_sync_of: Option<String>,
     fail_create_at: Option<u64>,
     fates: CutFates,
     capacity_bytes: u64,
@@ -370,6 +373,7 @@ impl SimStorage {
             cut: None,
             powered_off: false,
             fail_sync_at: None,
+            fail_sync_of: None,
             fail_create_at: None,
             fates,
             capacity_bytes,
@@ -396,6 +400,12 @@ impl SimStorage {
     /// Sets the fate weights used by [`SimStorage::after_power_cut`].
     pub fn set_cut_fates(&self, fates: CutFates) {
         self.shared.state.lock().fates = fates;
+    }
+
+    /// The next sync (`sync_range` or `sync_dir`) of a path that contains `fragment` fails
+    /// with `EIO` and leaves its pages dirty.
+    pub fn fail_next_sync_of(&self, fragment: &str) {
+        self.shared.state.lock().fail_sync_of = Some(fragment.to_owned());
     }
 
     /// The `n`-th sync from now on (1-based; `sync_range` and `sync_dir` count) fails with
@@ -679,6 +689,15 @@ impl State {
         SimStorage::from_nodes(nodes, self.fates, self.capacity_bytes, self.journal.is_some())
     }
 
+    /// Whether the sync just counted, of `path`, is one planned to fail (clearing the plan).
+    fn sync_fails(&mut self, path: &Path) -> bool {
+        if self.fail_sync_at == Some(self.sync_count) {
+            return true;
+        }
+        let matches = |fragment: &String| path.to_string_lossy().contains(fragment.as_str());
+        self.fail_sync_of.take_if(|fragment| matches(fragment)).is_some()
+    }
+
     /// Whether the calling thread must wait at the gate.
     fn gated(&self) -> bool {
         if !self.hold_background || !is_background_thread() {
@@ -731,8 +750,8 @@ impl Storage for SimStorage {
             if data.written.len() < len {
                 data.resize(len);
             }
-            let size = data.written.len() as u64;
             drop(data);
+            // As with `mmap`, only the first `size` bytes of a longer file are used.
             return Ok(self.segment(path, file, size));
         }
         if !path.parent().is_some_and(|parent| state.is_dir(parent)) {
@@ -814,7 +833,7 @@ impl Storage for SimStorage {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.begin_op(OpKind::SyncDir, dir, 0, 0)?;
         state.sync_count += 1;
-        if state.fail_sync_at == Some(state.sync_count) {
+        if state.sync_fails(dir) {
             Self::mark_failed(&mut state);
             return Err(io::Error::from_raw_os_error(EIO));
         }
@@ -933,7 +952,7 @@ impl SegmentFile for SimSegment {
     fn sync_range(&self, pos: u64, len: u64) -> io::Result<()> {
         let mut state = self.storage.begin_op(OpKind::SyncRange, &self.path, pos, len)?;
         state.sync_count += 1;
-        if state.fail_sync_at == Some(state.sync_count) {
+        if state.sync_fails(&self.path) {
             Self::fail(&mut state);
             return Err(io::Error::from_raw_os_error(EIO));
         }

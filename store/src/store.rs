@@ -20,7 +20,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use ferromq_message::properties::{find_property, iter_properties, parse_properties};
+use ferromq_message::properties::{
+    NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR, find_property, iter_properties, parse_properties,
+};
+use ferromq_message::record::crc_property::{CRC_PROPERTY_LEN, fill_record_crc};
 use ferromq_message::record::{self, MessageVersion, RecordRef};
 use ferromq_message::{batch, hash, msg_id, property, sysflag};
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
@@ -48,6 +51,8 @@ const PULL_BYTES_MAX: u64 = 128 << 20;
 thread_local! {
     /// Per-thread encoding buffer, so a put allocates nothing in steady state.
     static ENCODE_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Per-thread buffer for the properties as stored (record-CRC reservation appended).
+    static PROPERTIES_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A message to store: what a producer sent, before the store assigns offsets and time.
@@ -314,6 +319,8 @@ struct Pending {
     delay_level: u32,
     /// `WAIT` absent or `true`: a sync-flush put waits for the flush.
     wait: bool,
+    /// The properties end with 20 bytes reserved for the record CRC.
+    with_crc: bool,
 }
 
 impl MessageStore {
@@ -508,7 +515,12 @@ impl MessageStore {
     /// Up to `max_count` messages of `topic`/`queue_id` from queue offset `offset` whose tags
     /// code passes `filter`, within the byte budgets of storage.md §16.
     ///
+    /// Every record returned has been checked as recovery checks it, CRC included. A damaged
+    /// record ends the answer before it; when it is the first one, the get fails instead.
+    ///
     /// # Errors
+    /// `Corrupt` naming the CommitLog file, the offset, the queue offset and what is wrong
+    /// when the first record to return is damaged (a pull from the next offset goes on);
     /// I/O errors reading the ConsumeQueue.
     pub fn get(
         &self,
@@ -524,7 +536,7 @@ impl MessageStore {
     /// As [`MessageStore::get`] with an explicit byte budget.
     ///
     /// # Errors
-    /// I/O errors reading the ConsumeQueue.
+    /// As [`MessageStore::get`].
     pub fn get_with_max_bytes(
         &self,
         topic: &str,
@@ -537,10 +549,11 @@ impl MessageStore {
         self.inner.get(topic, queue_id, offset, max_count, max_bytes.min(PULL_BYTES_MAX), filter)
     }
 
-    /// The record at physical offset `phy_offset`, if stored.
+    /// The record at physical offset `phy_offset`, if stored there, checked (CRC included).
     ///
     /// # Errors
-    /// I/O errors.
+    /// `Corrupt` naming the file and offset when a record starts there but is damaged; I/O
+    /// errors.
     pub fn message_by_phy_offset(&self, phy_offset: i64) -> Result<Option<Bytes>> {
         let Ok(offset) = u64::try_from(phy_offset) else {
             return Ok(None);
@@ -548,7 +561,7 @@ impl MessageStore {
         if offset >= self.inner.readable_end() {
             return Ok(None);
         }
-        self.inner.commit_log.record_at(offset)
+        self.inner.commit_log.checked_record_at(offset)
     }
 
     /// The record named by an offset message id (32 or 56 hex digits).
@@ -580,8 +593,14 @@ impl MessageStore {
         let found = inner.index.query(topic, key, max, begin_timestamp, end_timestamp)?;
         let mut messages = Vec::with_capacity(found.phy_offsets.len());
         for offset in found.phy_offsets {
-            if let Some(record) = self.message_by_phy_offset(offset)? {
-                messages.push(record);
+            match self.message_by_phy_offset(offset) {
+                Ok(Some(record)) => messages.push(record),
+                Ok(None) => {}
+                // The index is a hint: a damaged record it names is left out of the answer.
+                Err(err @ Error::Corrupt { .. }) => {
+                    tracing::warn!(%err, key, "query by key skips a damaged record");
+                }
+                Err(err) => return Err(err),
             }
         }
         Ok(QueryResult {
@@ -677,15 +696,14 @@ impl MessageStore {
         crate::recovery::append_replicated(&self.inner, phy_offset, data)
     }
 
-    /// Flushes everything written so far (CommitLog, ConsumeQueues, checkpoint).
+    /// Flushes everything written so far (CommitLog, ConsumeQueues, IndexFiles, checkpoint).
     ///
     /// # Errors
-    /// I/O errors; a failed CommitLog flush also poisons the store.
+    /// `Poisoned` once any flush failed; I/O errors, and a failed flush poisons the store:
+    /// no later flush or put succeeds until it is reopened.
     pub fn flush(&self) -> Result<()> {
         self.inner.flush_commit_log()?;
-        crate::dispatch::flush_consume_queues(&self.inner, 0)?;
-        self.inner.index.flush()?;
-        self.inner.checkpoint.flush()
+        self.inner.flush_other_files()
     }
 
     /// Deletes expired files now, as if the `deleteWhen` hour had come.
@@ -703,6 +721,14 @@ impl MessageStore {
     /// I/O errors while flushing (the abort file then stays, forcing abnormal recovery).
     pub fn close(self) -> Result<()> {
         self.shutdown()
+    }
+
+    /// How many background CommitLog segment allocations this store started (one at open,
+    /// one per roll): a crash harness waits for each before it cuts the power.
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn preallocations_started(&self) -> u64 {
+        self.inner.commit_log.preallocations_started()
     }
 
     /// Stops the background threads and drops the store without flushing anything or
@@ -737,9 +763,7 @@ impl MessageStore {
         }
         crate::dispatch::index_catch_up(inner)?;
         inner.flush_commit_log()?;
-        crate::dispatch::flush_consume_queues(inner, 0)?;
-        inner.index.flush()?;
-        inner.checkpoint.flush()?;
+        inner.flush_other_files()?;
         let abort = inner.config.store_path_root_dir.join(crate::recovery::ABORT_FILE);
         inner.storage.remove_file(&abort).map_err(|e| Error::io("remove", &abort, e))?;
         let root = &inner.config.store_path_root_dir;
@@ -821,10 +845,38 @@ impl Inner {
         Ok(())
     }
 
-    /// Records the first failed flush; every later put fails.
+    /// Records the first failed flush; every later put and flush fails.
     pub(crate) fn poison(&self, err: &Error) {
         let _ = self.poison.set(err.to_string());
         tracing::error!(%err, "flush failed: the store refuses writes until it is reopened");
+    }
+
+    /// Poisons the store if `err` is a failed sync.
+    pub(crate) fn poison_if_sync_failed(&self, err: &Error) {
+        if err.is_sync_failure() {
+            self.poison(err);
+        }
+    }
+
+    /// Runs a flush of files other than the CommitLog (ConsumeQueues, IndexFiles, the
+    /// checkpoint) as the CommitLog's is run: refused once the store is poisoned, and
+    /// poisoning it if it fails. A failed `fsync` may have dropped the dirty pages it was
+    /// given, so a later one that succeeds proves nothing about them (and the checkpoint
+    /// written after it would vouch for data that is not on disk).
+    pub(crate) fn guarded_flush(&self, flush: impl FnOnce() -> Result<()>) -> Result<()> {
+        if let Some(cause) = self.poison.get() {
+            return Err(Error::Poisoned { cause: cause.clone() });
+        }
+        flush().inspect_err(|err| self.poison(err))
+    }
+
+    /// Flushes every ConsumeQueue, IndexFile and the checkpoint (guarded).
+    pub(crate) fn flush_other_files(&self) -> Result<()> {
+        self.guarded_flush(|| {
+            crate::dispatch::flush_consume_queues(self, 0)?;
+            self.index.flush()?;
+            self.checkpoint.flush()
+        })
     }
 
     fn max_delay_level(&self) -> u32 {
@@ -848,7 +900,9 @@ impl Inner {
     }
 
     /// Encodes `message` as a record of `topic`/`queue_id` at the end of `buf` with zero
-    /// offsets and time (patched under the lock).
+    /// offsets and time (patched under the lock). A `__CRC32#` property the message carries
+    /// is dropped, as RocketMQ drops it; with `enabled_append_prop_crc` the properties get
+    /// 20 reserved bytes at their end for the record CRC, filled under the lock too.
     fn encode(
         &self,
         message: &PutMessage<'_>,
@@ -856,6 +910,39 @@ impl Inner {
         queue_id: i32,
         properties: &[u8],
         picked: &PutProperties,
+        buf: &mut Vec<u8>,
+    ) -> std::result::Result<Pending, PutStatus> {
+        let with_crc = self.config.enabled_append_prop_crc;
+        if !with_crc && !picked.has_crc {
+            return self.encode_record(message, topic, queue_id, properties, picked, false, buf);
+        }
+        PROPERTIES_BUF.with(|cell| {
+            let mut stored = cell.borrow_mut();
+            stored.clear();
+            if picked.has_crc {
+                strip_crc_property(properties, &mut stored);
+            } else {
+                stored.extend_from_slice(properties);
+            }
+            if with_crc {
+                stored.extend_from_slice(&[0; CRC_PROPERTY_LEN]);
+            }
+            if stored.len() > PROPERTIES_MAX {
+                return Err(PutStatus::PropertiesSizeExceeded);
+            }
+            self.encode_record(message, topic, queue_id, &stored, picked, with_crc, buf)
+        })
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the parts of one record")]
+    fn encode_record(
+        &self,
+        message: &PutMessage<'_>,
+        topic: &str,
+        queue_id: i32,
+        properties: &[u8],
+        picked: &PutProperties,
+        with_crc: bool,
         buf: &mut Vec<u8>,
     ) -> std::result::Result<Pending, PutStatus> {
         let rec = RecordRef {
@@ -887,7 +974,7 @@ impl Inner {
         }
         let sysflag = read_i32(buf, start + record::SYSFLAG_POS);
         let (tags_code, wait) = (picked.tags_code, picked.wait);
-        Ok(Pending { start, len, sysflag, tags_code, delay_level: 0, wait })
+        Ok(Pending { start, len, sysflag, tags_code, delay_level: 0, wait, with_crc })
     }
 
     /// Appends the encoded records of `buf` (all for one queue) under the writer lock, then
@@ -903,12 +990,16 @@ impl Inner {
         let total_len = buf.len() as u64;
         let mut writer = self.writer.lock();
         self.check_writable()?;
+        // Creating a file (a ConsumeQueue's, or the CommitLog's next segment) syncs its
+        // directory: a failed sync poisons the store here too.
+        let poison_on_sync = |err: &Error| self.poison_if_sync_failed(err);
         let (cq, mut queue_offset) = self.queue_for_write(&mut writer, topic, queue_id)?;
         let dispatched = pendings.iter().filter(|p| dispatches(p.sysflag)).count() as i64;
         if dispatched > 0 {
-            cq.ensure_capacity(queue_offset + dispatched - 1)?;
+            cq.ensure_capacity(queue_offset + dispatched - 1).inspect_err(poison_on_sync)?;
         }
-        let (phy_offset, segment) = self.commit_log.reserve(&mut writer.appender, total_len)?;
+        let (phy_offset, segment) =
+            self.commit_log.reserve(&mut writer.appender, total_len).inspect_err(poison_on_sync)?;
         let store_timestamp = now_ms().max(self.commit_log.last_store_timestamp());
         let first_queue_offset = queue_offset;
         for pending in pendings {
@@ -918,6 +1009,11 @@ impl Inner {
             patch_i64(record, record::QUEUE_OFFSET_POS, record_queue_offset);
             patch_i64(record, record::PHYSICAL_OFFSET_POS, record_phy);
             patch_i64(record, record::store_timestamp_pos(pending.sysflag), store_timestamp);
+            if pending.with_crc {
+                // Last: the CRC covers the offsets and time just patched.
+                let crc = fill_record_crc(record);
+                assert!(crc.is_some(), "record of {} bytes has no CRC reservation", record.len());
+            }
             if dispatches(pending.sysflag) {
                 queue_offset += 1;
             }
@@ -955,6 +1051,7 @@ impl Inner {
             self.index_waker.wake();
         }
 
+        crate::crash_point::hit(crate::crash_point::PUT_BEFORE_FLUSH);
         let wait = pendings.iter().any(|p| p.wait);
         let status = match self.config.flush_disk_type {
             FlushMode::Sync if wait => self.wait_flushed(end)?,
@@ -1057,6 +1154,7 @@ impl Inner {
         let timestamp = self.commit_log.last_store_timestamp();
         match self.commit_log.files().flush() {
             Ok(_) => {
+                crate::crash_point::hit(crate::crash_point::FLUSH_BEFORE_ACK);
                 if timestamp > 0 {
                     self.checkpoint.physic_msg_timestamp.store(timestamp, Ordering::Release);
                 }
@@ -1128,6 +1226,11 @@ impl Inner {
             (self.config.max_filter_message_size as usize / 20).max(max_count as usize);
         let scan_units = scan_units.min((max - offset) as usize);
         let units = cq.units_from(offset, scan_units)?;
+        if units.is_empty() && offset < cq.min_offset() {
+            // Expiry deleted the file holding `offset` since the minimum was read.
+            let min = cq.min_offset();
+            return Ok(GetResult::status_only(GetStatus::OffsetTooSmall, min, min, max));
+        }
         let max_phy = self.commit_log.max_offset() as i64;
         let commit_log_min = self.commit_log.min_offset() as i64;
         let mut result = GetResult::status_only(GetStatus::NoMatchedMessage, offset, min, max);
@@ -1153,14 +1256,26 @@ impl Inner {
             if !filter(unit.tags_code) {
                 continue;
             }
-            match self.commit_log.view(unit.phy_offset as u64, size as usize)? {
-                Some(record) => {
+            match self.commit_log.read_record(unit.phy_offset as u64, size as usize) {
+                Ok(Some(record)) => {
                     bytes += size;
                     result.messages.push(record);
                     result.status = GetStatus::Found;
                 }
-                None if count == 0 => result.status = GetStatus::MessageWasRemoving,
-                None => {}
+                Ok(None) if count == 0 => result.status = GetStatus::MessageWasRemoving,
+                Ok(None) => {}
+                // A damaged record: the messages before it are returned, and a pull that
+                // starts at it gets the error; every other message stays readable.
+                Err(Error::Corrupt { .. }) if count > 0 => {
+                    result.next_begin_offset -= 1;
+                    break;
+                }
+                Err(Error::Corrupt { path, reason }) => {
+                    let queue_offset = offset + index as i64;
+                    let reason = format!("{reason}; {topic}/{queue_id} offset {queue_offset}");
+                    return Err(Error::Corrupt { path, reason });
+                }
+                Err(err) => return Err(err),
             }
         }
         if let Some(phy) = last_phy {
@@ -1245,11 +1360,13 @@ struct PutProperties<'a> {
     delay: Option<&'a [u8]>,
     /// `WAIT` absent or `true`: a sync-flush put waits for the flush.
     wait: bool,
+    /// A `__CRC32#` property is present (only the store may write it).
+    has_crc: bool,
 }
 
 impl<'a> PutProperties<'a> {
     fn scan(properties: &'a [u8]) -> Self {
-        let (mut tags, mut delay, mut wait) = (None, None, None);
+        let (mut tags, mut delay, mut wait, mut has_crc) = (None, None, None, false);
         for (name, value) in iter_properties(properties) {
             if name == property::TAGS.as_bytes() {
                 tags = Some(value);
@@ -1257,6 +1374,8 @@ impl<'a> PutProperties<'a> {
                 delay = Some(value);
             } else if name == property::WAIT.as_bytes() {
                 wait = Some(value);
+            } else if name == property::CRC32.as_bytes() {
+                has_crc = true;
             }
         }
         PutProperties {
@@ -1265,6 +1384,7 @@ impl<'a> PutProperties<'a> {
                 .map_or(0, |t| i64::from(hash::java_bytes_hash(t))),
             delay,
             wait: wait.is_none_or(|value| value.eq_ignore_ascii_case(b"true")),
+            has_crc,
         }
     }
 
@@ -1278,6 +1398,19 @@ impl<'a> PutProperties<'a> {
             .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<i64>().ok())
             .filter(|&level| level > 0)
             .map_or(0, |level| level.min(i64::from(max_level)) as u32)
+    }
+}
+
+/// Copies the `0x02`-terminated pairs of `properties` to `out`, byte for byte, except those
+/// named `__CRC32#` (RocketMQ removes the property before it reserves its own).
+fn strip_crc_property(properties: &[u8], out: &mut Vec<u8>) {
+    let name = property::CRC32.as_bytes();
+    for pair in properties.split_inclusive(|&b| b == PROPERTY_SEPARATOR) {
+        let is_crc =
+            pair.strip_prefix(name).is_some_and(|rest| rest.first() == Some(&NAME_VALUE_SEPARATOR));
+        if !is_crc {
+            out.extend_from_slice(pair);
+        }
     }
 }
 

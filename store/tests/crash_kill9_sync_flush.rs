@@ -17,12 +17,21 @@
 //! readers only ever see flushed records, and each writer that an acknowledged message is
 //! visible at once.
 //!
-//! The parent kills the child with SIGKILL after a random (seeded) delay, reopens the store
-//! (abnormal recovery), and checks that every acknowledged message is at its queue offset
-//! and physical offset with byte-identical content, and that every queue is dense and holds
-//! exactly the expected message at each offset. Rounds repeat on the same directory.
+//! Each round ends the child one of two ways: the parent sends `SIGKILL` after a random
+//! (seeded) delay, sometimes while the child is still starting up and recovering; or the
+//! child kills itself at a named point inside the store (`FERROMQ_KILL_AT=<point>@<n>`, see
+//! `internals::KILL_POINTS`): inside a CommitLog roll, between a put's write and its flush,
+//! after a flush before its puts are acknowledged, between a checkpoint's write and its sync,
+//! and around the deletion of a segment by expiry. The parent then reopens the store
+//! (abnormal recovery, timed) and checks that every acknowledged message is at its queue
+//! offset and physical offset with byte-identical content, and that every queue is dense and
+//! holds exactly the expected message at each offset. Rounds repeat on the same directory,
+//! in two phases: without expiry, then with a child that expires old segments as it writes
+//! (acknowledged messages in deleted segments may go; every other one must stay).
 //!
-//! Environment: `FERROMQ_CRASH_ROUNDS` (default 20), `FERROMQ_CRASH_SEED` (default: time).
+//! Environment: `FERROMQ_CRASH_ROUNDS` (default 320; at least 16 per phase, so that every
+//! named point is visited), `FERROMQ_CRASH_SEED` (default: time; a failure prints it and
+//! keeps the stores), `FERROMQ_CRASH_VERBOSE=1` (a line per round).
 
 // Helpers outside `#[test]` functions unwrap too: mark the whole file as test code so that
 // clippy's `allow-unwrap-in-tests` covers them.
@@ -30,6 +39,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -38,13 +48,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ferromq_message::batch::encode_batch_item;
 use ferromq_message::properties::{Properties, encode_properties};
+use ferromq_message::record::crc_property::{compute_record_crc, encode_crc_property};
 use ferromq_message::record::decode_record;
+use ferromq_store::internals::{KILL_AT_ENV, KILL_POINTS};
 use ferromq_store::{
     FlushMode, GetStatus, MessageStore, PutMessage, PutStatus, RecoveryMode, StoreConfig,
 };
 
 const CHILD_DIR_ENV: &str = "FERROMQ_CRASH_CHILD_DIR";
 const CHILD_SEED_ENV: &str = "FERROMQ_CRASH_CHILD_SEED";
+/// Set for a child that also expires old segments as it writes.
+const CHILD_EXPIRY_ENV: &str = "FERROMQ_CRASH_CHILD_EXPIRY";
 const ROUNDS_ENV: &str = "FERROMQ_CRASH_ROUNDS";
 const SEED_ENV: &str = "FERROMQ_CRASH_SEED";
 const CHILD_TEST: &str = "crash_child_writer";
@@ -54,6 +68,12 @@ const QUEUES_PER_TOPIC: i32 = 3;
 const WRITERS: usize = 3;
 /// A child that was never killed stops by itself after this long.
 const CHILD_MAX_RUN: Duration = Duration::from_secs(30);
+/// How long the parent waits for a child to reach its kill point before killing it.
+const KILL_POINT_WAIT: Duration = Duration::from_secs(10);
+const DEFAULT_ROUNDS: u32 = 320;
+/// Segments an expiring child keeps at least (expiry never deletes the newest one).
+const EXPIRY_KEEP_SEGMENTS: i64 = 4;
+const SEGMENT_BYTES: i64 = 64 * 1024;
 const BODY_MAX_BYTES: u64 = 1200;
 
 /// SplitMix64: small, seedable, good enough for test data.
@@ -81,6 +101,13 @@ impl Rng {
 fn config(dir: &Path) -> StoreConfig {
     let mut config = StoreConfig::small_for_tests(dir);
     config.flush_disk_type = FlushMode::Sync;
+    // The checkpoint is written after every ConsumeQueue flush: often, so that kills land
+    // inside its writes and abnormal recovery starts from fresh values.
+    config.flush_interval_consume_queue_ms = 20;
+    // Only the expiring child deletes segments, by calling `delete_expired_files`.
+    config.file_reserved_time_hours = 0;
+    config.clean_resource_interval_ms = 86_400_000;
+    config.delete_file_batch_max = 1;
     config
 }
 
@@ -109,6 +136,14 @@ fn expected(topic: &str, queue: i32, seq: i64) -> Expected {
     properties.insert("KEYS".into(), format!("k-{topic}-{queue}-{seq}"));
     properties.insert("SEQ".into(), seq.to_string());
     Expected { flag: (seq as i32) ^ 0x5A5A, body, properties: encode_properties(&properties) }
+}
+
+/// The producer's properties of a stored record `raw`, after checking that the store ended
+/// them with the record-CRC property (`enabled_append_prop_crc`, on by default) and that it
+/// matches the record.
+fn user_properties<'a>(raw: &[u8], stored: &'a [u8]) -> Option<&'a [u8]> {
+    let crc = compute_record_crc(raw)?;
+    stored.strip_suffix(&encode_crc_property(crc)[..])
 }
 
 /// The queues writer `writer` owns.
@@ -206,6 +241,12 @@ fn crash_child_writer() {
     let seed: u64 = std::env::var(CHILD_SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     // libtest has printed `test crash_child_writer ... ` without a newline: end that line.
     say("");
+    // The store's warnings (recovery, damage) go to the test's stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .try_init();
     let store = match MessageStore::open(config(Path::new(&dir))) {
         Ok(store) => store,
         Err(err) => {
@@ -226,8 +267,24 @@ fn crash_child_writer() {
             scope.spawn(move || report(write_loop(store, writer, seed)));
         }
         scope.spawn(|| report(read_loop(&store, seed)));
+        if std::env::var_os(CHILD_EXPIRY_ENV).is_some() {
+            scope.spawn(|| report(expiry_loop(&store)));
+        }
     });
     store.close().unwrap();
+}
+
+/// Deletes the oldest segment whenever more than `EXPIRY_KEEP_SEGMENTS` hold data.
+fn expiry_loop(store: &MessageStore) -> Result<(), String> {
+    let deadline = Instant::now() + CHILD_MAX_RUN;
+    while Instant::now() < deadline {
+        let segments = (store.max_phy_offset() - store.min_phy_offset()) / SEGMENT_BYTES;
+        if segments > EXPIRY_KEEP_SEGMENTS {
+            store.delete_expired_files().map_err(|e| format!("expiry: {e}"))?;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
 }
 
 /// A reader next to the writers: under sync flush it must only ever see flushed records,
@@ -235,27 +292,43 @@ fn crash_child_writer() {
 fn read_loop(store: &MessageStore, seed: u64) -> Result<(), String> {
     let mut rng = Rng::new(seed ^ 0xABCD);
     let queues = all_queues();
+    let expiring = std::env::var_os(CHILD_EXPIRY_ENV).is_some();
     let deadline = Instant::now() + CHILD_MAX_RUN;
     while Instant::now() < deadline {
         let (topic, queue) = queues[rng.below(queues.len() as u64) as usize];
+        let min = store.min_offset_in_queue(topic, queue);
         let max = store.max_offset_in_queue(topic, queue).map_err(|e| e.to_string())?;
-        if max == 0 {
+        if max <= min {
             std::thread::sleep(Duration::from_millis(1));
             continue;
         }
-        let offset = rng.below(max as u64) as i64;
+        let offset = min + rng.below((max - min) as u64) as i64;
         let got = store.get(topic, queue, offset, 8, &|_| true).map_err(|e| e.to_string())?;
         let flushed = store.flushed_phy_offset();
+        // Expiry may have deleted the segment since the minimum was read.
+        let expired =
+            matches!(got.status, GetStatus::OffsetTooSmall | GetStatus::MessageWasRemoving);
+        if expired && expiring {
+            continue;
+        }
         if got.status != GetStatus::Found {
             return Err(format!(
                 "reader: {topic}/{queue}@{offset} below max {max}: {:?}",
                 got.status
             ));
         }
-        for (i, raw) in got.messages.iter().enumerate() {
-            let at = offset + i as i64;
+        // Messages come in queue order from `offset`; without expiry, one per offset (with
+        // it, a get skips the units of records expiry deleted since the minimum was read).
+        let mut next = offset;
+        for raw in &got.messages {
             let (rec, _) =
-                decode_record(raw).map_err(|e| format!("reader: {topic}/{queue}@{at}: {e}"))?;
+                decode_record(raw).map_err(|e| format!("reader: {topic}/{queue}@{next}: {e}"))?;
+            let at = rec.queue_offset;
+            let in_order = if expiring { at >= next } else { at == next };
+            if !in_order {
+                return Err(format!("reader: {topic}/{queue}: offset {at} where {next} was due"));
+            }
+            next = at + 1;
             let end = rec.physical_offset + raw.len() as i64;
             if end > flushed {
                 return Err(format!(
@@ -263,9 +336,8 @@ fn read_loop(store: &MessageStore, seed: u64) -> Result<(), String> {
                 ));
             }
             let want = expected(topic, queue, at);
-            if rec.queue_offset != at
-                || rec.body != want.body.as_slice()
-                || rec.properties != want.properties.as_slice()
+            if rec.body != want.body.as_slice()
+                || user_properties(raw, rec.properties) != Some(want.properties.as_slice())
             {
                 return Err(format!("reader: {topic}/{queue}@{at} is not the expected message"));
             }
@@ -325,240 +397,337 @@ enum Event {
 struct Verified {
     lost: Vec<String>,
     messages_in_store: i64,
+    /// Acknowledged messages whose segment expiry deleted.
+    expired: i64,
 }
 
-/// Checks every acknowledged message and every queue's content. Returns what was wrong
-/// rather than panicking at the first problem, so that the report counts all losses.
-fn verify(store: &MessageStore, acks: &[Ack]) -> Verified {
+/// Walks every queue from its minimum to its maximum offset, checking that each message is
+/// the expected one at its offset, in CommitLog order; then that every acknowledged message
+/// is there at its physical offset, unless expiry deleted its segment (it is below the
+/// CommitLog's minimum). Returns what was wrong rather than panicking at the first problem,
+/// so that the report counts all losses.
+fn verify(store: &MessageStore, acks: &[Ack], expiry: bool) -> Verified {
     let mut verified = Verified::default();
-    let mut problem = |what: String| verified.lost.push(what);
-    for ack in acks {
-        if ack.seq != ack.queue_offset {
-            problem(format!(
-                "{ack:?}: the store assigned offset {} to seq {}",
-                ack.queue_offset, ack.seq
-            ));
-        }
-        for i in 0..ack.count {
-            let offset = ack.queue_offset + i;
-            let at = format!("{}/{}@{offset}", ack.topic, ack.queue);
-            let got = match store.get(&ack.topic, ack.queue, offset, 1, &|_| true) {
-                Ok(got) => got,
-                Err(err) => {
-                    problem(format!("{at}: get failed: {err}"));
-                    continue;
-                }
-            };
-            if got.status != GetStatus::Found || got.messages.len() != 1 {
-                problem(format!(
-                    "{at}: acknowledged message missing: {:?}, max {}",
-                    got.status, got.max_offset
-                ));
-                continue;
-            }
-            let raw = &got.messages[0];
-            let phy = ack.phys[i as usize];
-            match decode_record(raw) {
-                Ok((rec, len)) => {
-                    let want = expected(&ack.topic, ack.queue, ack.seq + i);
-                    let same = len == raw.len()
-                        && rec.topic == ack.topic
-                        && rec.queue_id == ack.queue
-                        && rec.queue_offset == offset
-                        && rec.physical_offset == phy
-                        && rec.flag == want.flag
-                        && rec.body == want.body.as_slice()
-                        && rec.properties == want.properties.as_slice();
-                    if !same {
-                        problem(format!(
-                            "{at}: content differs from what was acknowledged: {rec:?}"
-                        ));
-                    }
-                }
-                Err(err) => problem(format!("{at}: does not decode: {err}")),
-            }
-            match store.message_by_phy_offset(phy) {
-                Ok(Some(by_phy)) if by_phy == *raw => {}
-                other => problem(format!("{at}: message_by_phy_offset({phy}) = {other:?}")),
-            }
-        }
-    }
+    let mut problems = Vec::new();
+    // Per queue: its minimum offset and the physical offset of each message from it.
+    let mut walked: HashMap<(&str, i32), (i64, Vec<i64>)> = HashMap::new();
     for (topic, queue) in all_queues() {
         let min = store.min_offset_in_queue(topic, queue);
         let max = match store.max_offset_in_queue(topic, queue) {
             Ok(max) => max,
             Err(err) => {
-                problem(format!("{topic}/{queue}: max offset failed: {err}"));
+                problems.push(format!("{topic}/{queue}: max offset failed: {err}"));
                 continue;
             }
         };
-        if min != 0 {
-            problem(format!("{topic}/{queue}: min offset {min}, expected 0"));
+        if min != 0 && !expiry {
+            problems.push(format!("{topic}/{queue}: min offset {min}, expected 0"));
         }
-        verified.messages_in_store += max;
-        let (mut offset, mut last_phy) = (0, -1);
-        while offset < max {
-            let got = match store.get(topic, queue, offset, 32, &|_| true) {
-                Ok(got) if got.status == GetStatus::Found => got,
-                other => {
-                    problem(format!("{topic}/{queue}@{offset} (max {max}): {other:?}"));
-                    break;
-                }
-            };
-            for raw in &got.messages {
-                let ok = decode_record(raw).is_ok_and(|(rec, _)| {
-                    let want = expected(topic, queue, offset);
-                    let fine = rec.queue_offset == offset
-                        && rec.physical_offset > last_phy
-                        && rec.topic == topic
-                        && rec.queue_id == queue
-                        && rec.flag == want.flag
-                        && rec.body == want.body.as_slice()
-                        && rec.properties == want.properties.as_slice();
-                    last_phy = rec.physical_offset;
-                    fine
-                });
-                if !ok {
-                    problem(format!(
-                        "{topic}/{queue}@{offset}: not the expected message (gap or garbage)"
-                    ));
-                }
-                offset += 1;
+        verified.messages_in_store += max - min;
+        let phys = walk_queue(store, topic, queue, min, max, &mut problems);
+        walked.insert((topic, queue), (min, phys));
+    }
+    let min_phy = store.min_phy_offset();
+    for ack in acks {
+        if ack.seq != ack.queue_offset {
+            problems
+                .push(format!("{ack:?}: the store assigned offset {} to seq", ack.queue_offset));
+        }
+        let Some((min, phys)) = walked.get(&(ack.topic.as_str(), ack.queue)) else {
+            problems.push(format!("{ack:?}: unknown queue"));
+            continue;
+        };
+        for (i, &phy) in ack.phys.iter().enumerate() {
+            let offset = ack.queue_offset + i as i64;
+            if phy < min_phy && expiry {
+                verified.expired += 1;
+                continue;
             }
-            if got.next_begin_offset != offset {
-                problem(format!(
-                    "{topic}/{queue}: next_begin_offset {} after {offset}",
-                    got.next_begin_offset
+            let found = usize::try_from(offset - min).ok().and_then(|at| phys.get(at));
+            if found != Some(&phy) {
+                problems.push(format!(
+                    "{}/{}@{offset}: acknowledged at phy {phy}, the store has {found:?} (queue min {min})",
+                    ack.topic, ack.queue
                 ));
-                break;
             }
         }
     }
+    verified.lost = problems;
     verified
 }
 
-fn run_rounds(seed: u64, rounds: u32, store_dir: &Path) {
+/// Reads `[min, max)` of a queue, checking every message; returns their physical offsets.
+fn walk_queue(
+    store: &MessageStore,
+    topic: &str,
+    queue: i32,
+    min: i64,
+    max: i64,
+    problems: &mut Vec<String>,
+) -> Vec<i64> {
+    let mut phys = Vec::new();
+    let (mut offset, mut last_phy) = (min, -1);
+    while offset < max {
+        let got = match store.get(topic, queue, offset, 32, &|_| true) {
+            Ok(got) if got.status == GetStatus::Found => got,
+            other => {
+                problems.push(format!("{topic}/{queue}@{offset} (max {max}): {other:?}"));
+                break;
+            }
+        };
+        for raw in &got.messages {
+            let ok = decode_record(raw).is_ok_and(|(rec, _)| {
+                let want = expected(topic, queue, offset);
+                let fine = rec.queue_offset == offset
+                    && rec.physical_offset > last_phy
+                    && rec.topic == topic
+                    && rec.queue_id == queue
+                    && rec.flag == want.flag
+                    && rec.body == want.body.as_slice()
+                    && user_properties(raw, rec.properties) == Some(want.properties.as_slice());
+                last_phy = rec.physical_offset;
+                phys.push(rec.physical_offset);
+                fine
+            });
+            if !ok {
+                problems.push(format!(
+                    "{topic}/{queue}@{offset}: not the expected message (gap or garbage)"
+                ));
+            }
+            offset += 1;
+        }
+        if got.next_begin_offset != offset {
+            problems.push(format!(
+                "{topic}/{queue}: next_begin_offset {} after {offset}",
+                got.next_begin_offset
+            ));
+            break;
+        }
+    }
+    phys
+}
+
+/// How a round ends the child.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// The parent kills it after this delay; `early` delays end before it is ready.
+    After { delay: Duration, early: bool },
+    /// The child kills itself at the `nth` time it reaches the named point.
+    AtPoint { point: &'static str, nth: u64 },
+}
+
+/// The named points a phase visits, with the largest `n` to choose for each: how often a
+/// child reaches the point in its first moments (a roll every ~60 puts, a checkpoint every
+/// 20 ms, an expiry every roll).
+fn points(expiry: bool) -> Vec<(&'static str, u64)> {
+    KILL_POINTS
+        .iter()
+        .filter(|point| expiry || !point.starts_with("expiry"))
+        .map(|&point| {
+            let nth_max = match point {
+                "put-before-flush" | "flush-before-ack" => 100,
+                "checkpoint-before-sync" => 4,
+                _ => 2,
+            };
+            (point, nth_max)
+        })
+        .collect()
+}
+
+/// What a phase of rounds did.
+#[derive(Debug, Default)]
+struct Phase {
+    kills: u32,
+    early_kills: u32,
+    /// Self-kills per named point, and named rounds whose point was never reached.
+    reached: BTreeMap<&'static str, u32>,
+    missed: BTreeMap<&'static str, u32>,
+    acked: i64,
+    expired: i64,
+    recovery_times: Vec<Duration>,
+}
+
+/// What one child did.
+struct ChildRun {
+    acks: Vec<Ack>,
+    /// How long after its start it said it was ready, if it did.
+    ready_after: Option<Duration>,
+    /// Whether it killed itself at its named point.
+    self_killed: bool,
+}
+
+/// Runs one child until `kill` ends it.
+fn run_child(
+    exe: &Path,
+    store_dir: &Path,
+    seed: u64,
+    expiry: bool,
+    kill: Kill,
+    round: u32,
+) -> ChildRun {
+    let spawned = Instant::now();
+    let mut command = Command::new(exe);
+    command
+        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads", "1"])
+        .env(CHILD_DIR_ENV, store_dir)
+        .env(CHILD_SEED_ENV, seed.to_string())
+        .env_remove(KILL_AT_ENV)
+        .env_remove(CHILD_EXPIRY_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if expiry {
+        command.env(CHILD_EXPIRY_ENV, "1");
+    }
+    if let Kill::AtPoint { point, nth } = kill {
+        command.env(KILL_AT_ENV, format!("{point}@{nth}"));
+    }
+    let mut child = ChildGuard(command.spawn().unwrap());
+    let child = &mut child.0;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let event = if line.starts_with("READY") {
+                Event::Ready
+            } else if let Some(err) = line.strip_prefix("ERR ") {
+                Event::Malformed(format!("child reported: {err}"))
+            } else if line.starts_with("ACK") {
+                match parse_ack(&line) {
+                    Some(ack) => Event::Ack(ack),
+                    None => Event::Malformed(line),
+                }
+            } else {
+                continue;
+            };
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acks = Vec::new();
+    let mut ready_after = None;
+    let mut malformed = Vec::new();
+    let mut take = |event: Event, ready: &mut Option<Duration>| match event {
+        Event::Ready => *ready = Some(spawned.elapsed()),
+        Event::Ack(ack) => acks.push(ack),
+        Event::Malformed(line) => malformed.push(line),
+    };
+    let self_killed = match kill {
+        Kill::After { delay, early } => {
+            if !early {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while ready_after.is_none() {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(left) {
+                        Ok(Event::Malformed(line)) => panic!("round {round}: {line}"),
+                        Ok(event) => take(event, &mut ready_after),
+                        Err(err) => panic!("round {round}: child never became ready: {err}"),
+                    }
+                }
+            }
+            std::thread::sleep(delay);
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("round {round}: child exited on its own ({status}): {malformed:?}");
+            }
+            child.kill().unwrap();
+            let status = child.wait().unwrap();
+            assert_eq!(status.signal(), Some(9), "round {round}: {status:?}");
+            false
+        }
+        Kill::AtPoint { .. } => {
+            let deadline = Instant::now() + KILL_POINT_WAIT;
+            let status = loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            match status {
+                Some(status) => {
+                    assert_eq!(status.signal(), Some(9), "round {round} {kill:?}: {status:?}");
+                    true
+                }
+                None => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    false
+                }
+            }
+        }
+    };
+    reader.join().unwrap();
+    for event in rx.try_iter() {
+        take(event, &mut ready_after);
+    }
+    assert!(malformed.is_empty(), "round {round}: bad lines from the child: {malformed:#?}");
+    ChildRun { acks, ready_after, self_killed }
+}
+
+fn run_rounds(seed: u64, rounds: u32, store_dir: &Path, expiry: bool) -> Phase {
     let mut rng = Rng::new(seed);
     let exe = std::env::current_exe().unwrap();
+    let points = points(expiry);
     let mut acked: Vec<Ack> = Vec::new();
-    let (mut kills, mut early_kills) = (0, 0);
-    let mut recovery_times = Vec::new();
+    let mut phase = Phase::default();
     let mut parent_left_abort = false;
     let mut time_to_ready = Duration::from_millis(20);
     for round in 0..rounds {
-        // One round in six kills during start-up (process start, open, recovery): at a
-        // random point before the last round's child became ready. The rest kill while
-        // writing.
-        let early = rng.below(6) == 0;
-        let delay = if early {
-            Duration::from_micros(rng.below(time_to_ready.as_micros() as u64 + 1))
+        // Every other round dies at a named point (each in turn); the rest are killed by
+        // the parent after a random delay, one in eight while starting up and recovering.
+        let kill = if round % 2 == 0 {
+            let (point, nth_max) = points[(round / 2) as usize % points.len()];
+            Kill::AtPoint { point, nth: 1 + rng.below(nth_max) }
+        } else if rng.below(8) == 0 {
+            let delay = Duration::from_micros(rng.below(time_to_ready.as_micros() as u64 + 1));
+            Kill::After { delay, early: true }
         } else {
-            Duration::from_millis(20 + rng.below(281))
+            Kill::After { delay: Duration::from_millis(5 + rng.below(60)), early: false }
         };
-        let spawned = Instant::now();
-        let mut child = ChildGuard(
-            Command::new(&exe)
-                .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads", "1"])
-                .env(CHILD_DIR_ENV, store_dir)
-                .env(CHILD_SEED_ENV, rng.next_u64().to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::inherit())
-                .spawn()
-                .unwrap(),
-        );
-        let child = &mut child.0;
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let event = if line.starts_with("READY") {
-                    Event::Ready
-                } else if let Some(err) = line.strip_prefix("ERR ") {
-                    Event::Malformed(format!("child reported: {err}"))
-                } else if line.starts_with("ACK") {
-                    match parse_ack(&line) {
-                        Some(ack) => Event::Ack(ack),
-                        None => Event::Malformed(line),
-                    }
-                } else {
-                    continue;
-                };
-                if tx.send(event).is_err() {
-                    break;
-                }
+        let ChildRun { acks: round_acks, ready_after, self_killed } =
+            run_child(&exe, store_dir, rng.next_u64(), expiry, kill, round);
+        let ready = ready_after.is_some();
+        if let Some(after) = ready_after {
+            time_to_ready = after;
+        }
+        phase.kills += 1;
+        match kill {
+            Kill::After { early, .. } => phase.early_kills += u32::from(early),
+            Kill::AtPoint { point, .. } if self_killed => {
+                *phase.reached.entry(point).or_default() += 1
             }
-        });
-        let mut round_acks = Vec::new();
-        let mut ready = false;
-        let mut malformed = Vec::new();
-        let mut take = |event: Event, ready: &mut bool| match event {
-            Event::Ready => *ready = true,
-            Event::Ack(ack) => round_acks.push(ack),
-            Event::Malformed(line) => malformed.push(line),
-        };
-        if !early {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !ready {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(Event::Malformed(line)) => panic!("round {round}: {line}"),
-                    Ok(event) => take(event, &mut ready),
-                    Err(err) => panic!("round {round}: child never became ready: {err}"),
-                }
-            }
-            time_to_ready = spawned.elapsed();
+            Kill::AtPoint { point, .. } => *phase.missed.entry(point).or_default() += 1,
         }
-        std::thread::sleep(delay);
-        if let Some(status) = child.try_wait().unwrap() {
-            reader.join().unwrap();
-            let said: Vec<String> = rx
-                .try_iter()
-                .filter_map(|event| match event {
-                    Event::Malformed(line) => Some(line),
-                    _ => None,
-                })
-                .collect();
-            panic!("round {round}: child exited on its own ({status}): {said:#?}");
-        }
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        assert!(!status.success(), "round {round}: child was killed, yet {status:?}");
-        kills += 1;
-        early_kills += usize::from(early);
-        reader.join().unwrap();
-        for event in rx.try_iter() {
-            take(event, &mut ready);
-        }
-        assert!(malformed.is_empty(), "round {round}: bad lines from the child: {malformed:#?}");
 
         let started = Instant::now();
         let store = MessageStore::open(config(store_dir)).unwrap();
         let recovery = started.elapsed();
-        recovery_times.push(recovery);
+        phase.recovery_times.push(recovery);
         if ready || parent_left_abort {
             assert_eq!(store.recovery_mode(), RecoveryMode::Abnormal, "round {round}");
         }
         let round_acked: i64 = round_acks.iter().map(|a| a.count).sum();
         acked.extend(round_acks);
-        let verified = verify(&store, &acked);
-        let total_acked: i64 = acked.iter().map(|a| a.count).sum();
-        eprintln!(
-            "round {round:2}: {} kill after {:3} ms{}, {round_acked:4} acked ({total_acked} total, \
-             {} stored), recovery {:?} in {recovery:?}",
-            if early { "early" } else { "write" },
-            delay.as_millis(),
-            if ready { "" } else { " (before ready)" },
-            verified.messages_in_store,
-            store.recovery_mode(),
-        );
+        let verified = verify(&store, &acked, expiry);
+        phase.expired = verified.expired;
         assert!(
             verified.lost.is_empty(),
-            "round {round}: {} problems after recovery, first: {:#?}",
+            "round {round} ({kill:?}): {} problems after recovery, first: {:#?}",
             verified.lost.len(),
             &verified.lost[..verified.lost.len().min(10)]
         );
+        if std::env::var_os("FERROMQ_CRASH_VERBOSE").is_some() {
+            eprintln!(
+                "round {round:3}: {kill:?}{}, {round_acked:4} acked, {} stored, recovery {:?} in {recovery:?}",
+                if self_killed { " (reached)" } else { "" },
+                verified.messages_in_store,
+                store.recovery_mode(),
+            );
+        }
         // Alternate how the parent leaves the store: a clean close, or a crash of its own so
         // the next child starts with abnormal recovery (and an early kill hits it mid-way).
         parent_left_abort = rng.below(2) == 0;
@@ -568,21 +737,60 @@ fn run_rounds(seed: u64, rounds: u32, store_dir: &Path) {
             store.close().unwrap();
         }
     }
-    let total_acked: i64 = acked.iter().map(|a| a.count).sum();
-    let slowest = recovery_times.iter().max().copied().unwrap_or_default();
-    let total: Duration = recovery_times.iter().sum();
-    eprintln!(
-        "seed {seed}: {kills} kills ({early_kills} during start-up), {total_acked} messages acked, \
-         0 lost; recovery mean {:?}, max {slowest:?}",
-        total / recovery_times.len().max(1) as u32
-    );
-    assert!(total_acked > 0, "no put was ever acknowledged: the test tested nothing");
+    phase.acked = acked.iter().map(|a| a.count).sum();
     let acked_queues: BTreeMap<(&str, i32), i64> =
         acked.iter().fold(BTreeMap::new(), |mut m, a| {
             *m.entry((a.topic.as_str(), a.queue)).or_default() += a.count;
             m
         });
+    assert!(phase.acked > 0, "no put was ever acknowledged: the test tested nothing");
     assert!(acked_queues.len() > 1, "acks came from one queue only: {acked_queues:?}");
+    for (point, _) in &points {
+        assert!(
+            phase.reached.get(point).is_some_and(|&n| n > 0),
+            "no child ever reached the kill point {point}: {:?} (missed {:?})",
+            phase.reached,
+            phase.missed
+        );
+    }
+    if expiry {
+        assert!(phase.expired > 0, "expiry never deleted an acknowledged message's segment");
+    }
+    phase
+}
+
+/// Writes a line to the real stderr, past the test harness's capture: the figures show in
+/// the CI log.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn summarize(seed: u64, name: &str, phase: &Phase) {
+    let mut times = phase.recovery_times.clone();
+    times.sort();
+    let percentile =
+        |p: usize| times.get((times.len() * p / 100).min(times.len().saturating_sub(1)));
+    let total: Duration = times.iter().sum();
+    report(&format!(
+        "kill -9 ({name}, seed {seed}): {} kills ({} during start-up, {} at named points: {:?}; \
+         points not reached in time: {:?}); {} messages acknowledged, 0 lost{}; recovery mean \
+         {:?}, p50 {:?}, p99 {:?}, max {:?}",
+        phase.kills,
+        phase.early_kills,
+        phase.reached.values().sum::<u32>(),
+        phase.reached,
+        phase.missed,
+        phase.acked,
+        if phase.expired > 0 {
+            format!(" ({} in segments expiry deleted)", phase.expired)
+        } else {
+            String::new()
+        },
+        total / times.len().max(1) as u32,
+        percentile(50).copied().unwrap_or_default(),
+        percentile(99).copied().unwrap_or_default(),
+        times.last().copied().unwrap_or_default(),
+    ));
 }
 
 #[test]
@@ -593,17 +801,29 @@ fn kill9_under_sync_flush_loses_no_acknowledged_message() {
     let seed = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(7, |d| d.as_nanos() as u64)
     });
-    let rounds = std::env::var(ROUNDS_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    eprintln!("crash test: seed {seed} ({SEED_ENV}), {rounds} rounds ({ROUNDS_ENV})");
+    let rounds =
+        std::env::var(ROUNDS_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_ROUNDS);
+    report(&format!("kill -9 test: seed {seed} ({SEED_ENV}), {rounds} rounds ({ROUNDS_ENV})"));
     let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run_rounds(seed, rounds, &store_dir))) {
-        eprintln!(
-            "crash test FAILED with {SEED_ENV}={seed} (store kept at {})",
-            store_dir.display()
-        );
+    let mut phases = Vec::new();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        for (name, expiry) in [("no expiry", false), ("expiry", true)] {
+            let store_dir = dir.path().join(name.replace(' ', "-"));
+            let phase_rounds = rounds / 2 + rounds % 2 * u32::from(!expiry);
+            let phase = run_rounds(seed, phase_rounds.max(16), &store_dir, expiry);
+            summarize(seed, name, &phase);
+            phases.push(phase);
+        }
+    }));
+    if let Err(panic) = outcome {
+        report(&format!(
+            "kill -9 test FAILED with {SEED_ENV}={seed} (stores kept in {})",
+            dir.path().display()
+        ));
         // Keep the directory for inspection.
         let _ = dir.keep();
         resume_unwind(panic);
     }
+    let kills: u32 = phases.iter().map(|p| p.kills).sum();
+    assert!(kills >= rounds.min(32), "{kills} kills");
 }

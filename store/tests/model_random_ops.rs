@@ -20,6 +20,7 @@ use std::path::Path;
 use ferromq_message::batch::encode_batch_item;
 use ferromq_message::hash::tags_code;
 use ferromq_message::properties::{Properties, encode_properties};
+use ferromq_message::record::crc_property::{compute_record_crc, encode_crc_property};
 use ferromq_message::record::decode_record;
 use ferromq_store::{GetStatus, MessageStore, PutMessage, RecoveryMode, StoreConfig};
 use proptest::prelude::*;
@@ -110,6 +111,14 @@ fn ok<T, E: Display>(result: Result<T, E>, what: &str) -> Result<T, TestCaseErro
     result.map_err(|e| TestCaseError::fail(format!("{what}: {e}")))
 }
 
+/// The producer's properties of a stored record `raw`, after checking that the store ended
+/// them with the record-CRC property (`enabled_append_prop_crc`, on by default) and that it
+/// matches the record.
+fn user_properties<'a>(raw: &[u8], stored: &'a [u8]) -> Option<&'a [u8]> {
+    let crc = compute_record_crc(raw)?;
+    stored.strip_suffix(&encode_crc_property(crc)[..])
+}
+
 fn properties_of(tag: Option<usize>) -> Vec<u8> {
     let mut properties = Properties::new();
     if let Some(tag) = tag {
@@ -197,7 +206,8 @@ fn check_get(
         prop_assert_eq!(rec.queue_offset, queue_offset, "{}", at);
         prop_assert_eq!(rec.physical_offset, want.phy_offset, "{}", at);
         prop_assert_eq!(rec.body, &want.body[..], "{} body at {}", at, queue_offset);
-        prop_assert_eq!(rec.properties, &properties_of(want.tag)[..], "{}", at);
+        let properties = properties_of(want.tag);
+        prop_assert_eq!(user_properties(raw, rec.properties), Some(&properties[..]), "{}", at);
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use ferromq_message::hash::tags_code;
 use ferromq_message::msg_id::decode_offset_msg_id;
 use ferromq_message::properties::{Properties, encode_properties};
+use ferromq_message::record::crc_property::{compute_record_crc, encode_crc_property};
 use ferromq_message::record::{self, decode_record};
 use ferromq_store::{
     Error, GetStatus, MessageStore, PutMessage, PutStatus, RecoveryMode, StoreConfig,
@@ -22,6 +23,14 @@ const SEGMENT_BYTES: i64 = 64 * 1024;
 
 fn open(dir: &Path) -> MessageStore {
     MessageStore::open(StoreConfig::small_for_tests(dir)).unwrap()
+}
+
+/// The producer's properties of a stored record `raw`, after checking that the store ended
+/// them with the record-CRC property (`enabled_append_prop_crc`, on by default) and that it
+/// matches the record.
+fn user_properties<'a>(raw: &[u8], stored: &'a [u8]) -> Option<&'a [u8]> {
+    let crc = compute_record_crc(raw)?;
+    stored.strip_suffix(&encode_crc_property(crc)[..])
 }
 
 fn props(pairs: &[(&str, &str)]) -> Vec<u8> {
@@ -100,7 +109,7 @@ fn put_get_round_trip_across_segment_rolls() {
             assert_eq!(rec.physical_offset, put.phy_offset);
             assert_eq!(rec.store_timestamp, put.store_timestamp);
             assert_eq!(rec.body, &data[..]);
-            assert_eq!(rec.properties, &properties[..]);
+            assert_eq!(user_properties(raw, rec.properties), Some(&properties[..]));
             assert!(record::check_record(raw, true).is_ok(), "body CRC is right");
             // No record crosses a segment end, and a BLANK (8 bytes) always fits after it.
             let in_segment = rec.physical_offset % SEGMENT_BYTES;
@@ -229,7 +238,8 @@ fn batch_gets_consecutive_queue_offsets_and_one_msg_id_per_message() {
         let (flag, data, properties) = &items[i];
         assert_eq!(rec.queue_offset, 1 + i as i64);
         assert_eq!(rec.physical_offset, put.batch_phy_offsets[i]);
-        assert_eq!((rec.flag, rec.body, rec.properties), (*flag, &data[..], &properties[..]));
+        let user = user_properties(raw, rec.properties);
+        assert_eq!((rec.flag, rec.body, user), (*flag, &data[..], Some(&properties[..])));
         assert_eq!(rec.offset_msg_id(), ids[i]);
         assert_eq!(
             decode_offset_msg_id(&ids[i]).unwrap(),
@@ -572,5 +582,40 @@ fn reopening_an_empty_store_keeps_physical_offsets_at_zero() {
     let put = store.put(&PutMessage::new("EmptyStoreTopic", 0, b"first")).unwrap();
     assert_eq!((put.phy_offset, put.queue_offset), (0, 0));
     assert_eq!(store.min_phy_offset(), 0);
+    store.close().unwrap();
+}
+
+#[test]
+fn the_record_crc_property_is_replaced_and_can_be_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    // A producer's own __CRC32# property (a reserved name) is dropped, as RocketMQ drops it,
+    // and the store's is appended.
+    let store = open(dir.path());
+    let given = props(&[("TAGS", "a"), ("__CRC32#", "123")]);
+    let put = put_with(&store, "CrcTopic", 0, b"first", &given);
+    let raw = store.message_by_phy_offset(put.phy_offset).unwrap().unwrap();
+    let (rec, _) = decode_record(&raw).unwrap();
+    assert_eq!(user_properties(&raw, rec.properties), Some(&props(&[("TAGS", "a")])[..]));
+    store.close().unwrap();
+
+    // With the option off the record holds the properties as given (RocketMQ's default):
+    // byte-identical to what a default RocketMQ broker writes.
+    let mut config = StoreConfig::small_for_tests(dir.path());
+    config.enabled_append_prop_crc = false;
+    let store = MessageStore::open(config).unwrap();
+    let given = props(&[("TAGS", "b")]);
+    let put = put_with(&store, "CrcTopic", 0, b"second", &given);
+    let raw = store.message_by_phy_offset(put.phy_offset).unwrap().unwrap();
+    let (rec, _) = decode_record(&raw).unwrap();
+    assert_eq!(rec.properties, &given[..]);
+    store.simulate_crash();
+
+    // Both kinds of record recover and read back, whatever the option says now.
+    let store = open(dir.path());
+    assert_eq!(store.recovery_mode(), RecoveryMode::Abnormal);
+    let got = store.get("CrcTopic", 0, 0, 32, &|_| true).unwrap();
+    let bodies: Vec<&[u8]> =
+        got.messages.iter().map(|m| decode_record(m).unwrap().0.body).collect();
+    assert_eq!(bodies, [&b"first"[..], &b"second"[..]]);
     store.close().unwrap();
 }

@@ -62,6 +62,9 @@ pub(crate) struct BenchArgs {
     /// page faults).
     #[arg(long)]
     pub no_prefault: bool,
+    /// Write records without the `__CRC32#` record-CRC property (RocketMQ's default).
+    #[arg(long)]
+    pub no_record_crc: bool,
 }
 
 /// The flush mode, as typed on the command line.
@@ -106,6 +109,7 @@ pub(crate) fn run(args: &BenchArgs) -> CliResult<()> {
     let mut config = StoreConfig::new(&args.dir);
     config.mapped_file_size_commit_log = args.segment_mib << 20;
     config.prefault_segments = !args.no_prefault;
+    config.enabled_append_prop_crc = !args.no_record_crc;
     config.flush_disk_type = match args.flush {
         Flush::Async => FlushMode::Async,
         Flush::Sync => FlushMode::Sync,

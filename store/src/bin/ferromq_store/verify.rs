@@ -15,6 +15,7 @@
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
+use ferromq_message::record::crc_property::{compute_record_crc, stored_record_crc};
 use ferromq_message::record::{self, RecordCheck, RecordRef};
 use ferromq_store::{MessageStore, RecoveryMode};
 
@@ -348,6 +349,17 @@ fn scan_segment(
                 return Ok(SegmentEnd::Damaged(pos));
             }
         };
+        if let Some(stored) = stored_record_crc(bytes)
+            && compute_record_crc(bytes) != Some(stored)
+        {
+            let computed = compute_record_crc(bytes).unwrap_or_default();
+            problems.report(
+                &path,
+                pos,
+                format!("record CRC property is {stored}, the record's CRC is {computed}"),
+            );
+            return Ok(SegmentEnd::Damaged(pos));
+        }
         let phy = from_offset + pos;
         if u64::try_from(rec.physical_offset).ok() != Some(phy) {
             problems.report(
@@ -418,8 +430,8 @@ fn print_summary(summary: &LogSummary) {
     );
 }
 
-/// Prints the checkpoint's timestamps (storage.md §10); there is nothing to check in them
-/// that recovery does not already tolerate.
+/// Prints the checkpoint's timestamps (storage.md §10) and what its check field (ferromq's
+/// magic and CRC at bytes 40..48) says; recovery tolerates whatever it finds.
 fn print_checkpoint(root: &Path) -> CliResult<()> {
     let path = root.join(layout::CHECKPOINT_FILE);
     if !path.exists() {
@@ -427,13 +439,18 @@ fn print_checkpoint(root: &Path) -> CliResult<()> {
         return Ok(());
     }
     let mut reader = WindowReader::open(&path, 4096)?;
-    let fields = reader.read(0, 24.min(reader.len() as usize))?;
-    if fields.len() < 24 {
-        println!("checkpoint: only {} bytes", fields.len());
+    let fields = reader.read(0, 48.min(reader.len() as usize))?;
+    if fields.len() < 48 {
+        println!("checkpoint: only {} bytes (recovery ignores it)", fields.len());
         return Ok(());
     }
+    let check = match (&fields[40..44], &fields[44..48]) {
+        ([0, 0, 0, 0], [0, 0, 0, 0]) => "none (written by RocketMQ)",
+        (b"FMQC", crc) if crc == crc32fast::hash(&fields[..44]).to_be_bytes() => "sound",
+        _ => "DAMAGED (recovery ignores the values)",
+    };
     println!(
-        "checkpoint: physicMsgTimestamp={} logicsMsgTimestamp={} indexMsgTimestamp={}",
+        "checkpoint: physicMsgTimestamp={} logicsMsgTimestamp={} indexMsgTimestamp={} check={check}",
         be_i64(fields, 0),
         be_i64(fields, 8),
         be_i64(fields, 16)
