@@ -169,7 +169,18 @@ impl CommitLog {
                 let file = handle.join().map_err(|_| {
                     Error::io("pre-allocate", &path, std::io::Error::other("allocator panicked"))
                 })?;
-                if offset == from_offset { Some(file?) } else { None }
+                match file {
+                    Ok(file) if offset == from_offset => Some(file),
+                    Ok(_) => None,
+                    // A failed sync must reach the writer, which poisons the store.
+                    Err(err) if err.is_sync_failure() => return Err(err),
+                    // Anything else (a full disk then) may have passed: try again now rather
+                    // than fail this roll with an old error.
+                    Err(err) => {
+                        tracing::warn!(%err, "pre-allocating the segment failed; creating it now");
+                        None
+                    }
+                }
             }
             None => None,
         };

@@ -136,6 +136,40 @@ fn enospc_creating_a_new_queue_writes_nothing() {
     store.close().unwrap();
 }
 
+#[test]
+fn a_failed_background_allocation_does_not_fail_the_roll_once_space_is_back() {
+    // Regression (found by the tmpfs test): the next segment is created in the background;
+    // when that failed on a full disk, the roll that needed it failed with that old error
+    // even after space was freed.
+    let sim = Arc::new(SimStorage::new());
+    sim.create_dir_all_durable(Path::new("/mnt"));
+    let store =
+        MessageStore::open_simulated(config("/mnt/store", FlushMode::Async), sim.clone()).unwrap();
+    // The first put rolls into the first segment, which starts allocating the second.
+    let mut acked = vec![put(&store, 0).unwrap()];
+    let second = Path::new("/mnt/store/commitlog/00000000000000065536");
+    wait_for("the background allocation", || sim.files().iter().any(|f| f == second));
+    let mut n = 1;
+    while store.max_phy_offset() < 60_000 {
+        acked.push(put(&store, n).unwrap());
+        n += 1;
+    }
+    // The roll into the second segment starts allocating the third, which fails.
+    sim.fail_create_with_enospc_at(1);
+    while store.max_phy_offset() < 70_000 {
+        acked.push(put(&store, n).unwrap());
+        n += 1;
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // Space is there again: the roll into the third segment must succeed.
+    while store.max_phy_offset() < 140_000 {
+        acked.push(put(&store, n).unwrap());
+        n += 1;
+    }
+    assert_all_there(&store, &acked);
+    store.close().unwrap();
+}
+
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs {
     dir: tempfile::TempDir,
@@ -200,6 +234,8 @@ fn enospc_on_a_size_limited_tmpfs() {
     assert_all_there(&store, &acked);
     std::fs::remove_file(&ballast).unwrap();
     let before = acked.len();
+    // Regression: the first put after the space was freed failed too, with the error the
+    // background allocation of the next segment had met while the disk was full.
     for n in before..before + 50 {
         acked.push(put(&store, n).unwrap());
     }
