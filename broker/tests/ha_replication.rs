@@ -193,6 +193,27 @@ async fn slave_syncs_metadata_refuses_writes_and_serves_reads() {
     assert_eq!(ahead.ext_field_as::<i64>("suggestWhichBrokerId"), Some(0));
     let ahead = invoke(&client, &master.addr, pull_request("Readers", "Books", 1, 500)).await;
     assert_eq!(ahead.code, ResponseCode::PULL_OFFSET_MOVED.code());
+    // A pull held on the slave is answered when the record arrives from the master.
+    let max = slave.broker().store.max_offset_in_queue("Books", 3).unwrap();
+    let mut held = pull_request("Readers", "Books", 3, max);
+    held.set_ext_field("sysFlag", "6");
+    held.set_ext_field("suspendTimeoutMillis", "8000");
+    let started = std::time::Instant::now();
+    let held = {
+        let addr = slave.addr.clone();
+        tokio::spawn(async move { invoke(&RemotingClient::default(), &addr, held).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!held.is_finished(), "held on the slave");
+    let response = invoke(&client, &master.addr, send_request("Books", 3, b"wake-up", "")).await;
+    assert_eq!(response.code, 0);
+    let woken = held.await.unwrap();
+    assert_eq!(woken.code, 0, "{:?}", woken.remark);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "woken by replication: {:?}",
+        started.elapsed()
+    );
     // Queries by key on the slave's own index.
     let mut query = RemotingCommand::request(RequestCode::QUERY_MESSAGE.code());
     for (key, value) in [

@@ -213,8 +213,8 @@ mod tests {
         }
         assert_eq!(record_starts(&data), [0, 20, 28]);
         assert_eq!(record_starts(&data[..40]), [0, 20, 28], "a cut record still starts");
-        assert_eq!(record_starts(&data[..30]), [0, 20, 28]);
-        assert_eq!(record_starts(&data[..29]), [0, 20], "three bytes are no size field");
+        assert_eq!(record_starts(&data[..32]), [0, 20, 28]);
+        assert_eq!(record_starts(&data[..31]), [0, 20], "three bytes are no size field");
         data.extend([0u8; 16]);
         assert_eq!(record_starts(&data), [0, 20, 28], "zeros end the records");
         assert!(record_starts(&[]).is_empty());

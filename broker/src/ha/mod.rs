@@ -214,6 +214,8 @@ impl Running {
         for task in self.tasks {
             let _ = task.await;
         }
+        // A slave accepted just before the accept loop stopped is closed here.
+        self.master.close_all();
         let threads = std::mem::take(&mut *self.threads.lock());
         let joined = tokio::task::spawn_blocking(move || {
             for thread in threads {
@@ -365,10 +367,15 @@ async fn supervise(
             }
         }
         let session = {
-            let (store, state, stop, addr) =
-                (broker.store.clone(), state.clone(), stop.clone(), ha_addr.clone());
+            let (store, hold, state, stop, addr) = (
+                broker.store.clone(),
+                broker.hold.clone(),
+                state.clone(),
+                stop.clone(),
+                ha_addr.clone(),
+            );
             tokio::task::spawn_blocking(move || {
-                slave::run_session(&addr, &store, &state, settings, &stop)
+                slave::run_session(&addr, &store, &hold, &state, settings, &stop)
             })
         };
         let end = match session.await {

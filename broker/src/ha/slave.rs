@@ -7,12 +7,17 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
+use ferromq_message::hash::java_bytes_hash;
+use ferromq_message::properties::find_property;
+use ferromq_message::record::{RecordCheck, check_record_at};
+use ferromq_message::{property, sysflag};
 use ferromq_store::MessageStore;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::master::POLL;
 use super::protocol::{self, FrameReader};
+use crate::hold::PullHold;
 
 /// Where the slave's master is, as configured or learnt from the name server.
 #[derive(Debug, Default)]
@@ -103,6 +108,7 @@ pub(crate) struct SlaveSettings {
 pub(crate) fn run_session(
     addr: &str,
     store: &MessageStore,
+    hold: &PullHold,
     state: &SlaveState,
     settings: SlaveSettings,
     stop: &AtomicBool,
@@ -114,7 +120,7 @@ pub(crate) fn run_session(
         }
     };
     tracing::info!(master = addr, "HA connected to the master");
-    let end = session_loop(addr, &mut socket, store, state, settings, stop);
+    let end = session_loop(addr, &mut socket, store, hold, state, settings, stop);
     state.reported.store(-1, Ordering::Release);
     end
 }
@@ -135,6 +141,7 @@ fn session_loop(
     addr: &str,
     socket: &mut TcpStream,
     store: &MessageStore,
+    hold: &PullHold,
     state: &SlaveState,
     settings: SlaveSettings,
     stop: &AtomicBool,
@@ -162,7 +169,7 @@ fn session_loop(
             Ok(n) => {
                 last_read = Instant::now();
                 frames.extend(&buf[..n]);
-                if let Some(end) = apply_frames(&mut frames, &mut records, store) {
+                if let Some(end) = apply_frames(&mut frames, &mut records, store, hold) {
                     return end;
                 }
             }
@@ -195,6 +202,7 @@ fn apply_frames(
     frames: &mut FrameReader,
     records: &mut RecordAssembler,
     store: &MessageStore,
+    hold: &PullHold,
 ) -> Option<SessionEnd> {
     loop {
         let frame = match frames.next_frame() {
@@ -210,7 +218,7 @@ fn apply_frames(
         if frame.body.is_empty() {
             continue;
         }
-        if let Err(end) = records.append(frame.offset, frame.body, store) {
+        if let Err(end) = records.append(frame.offset, frame.body, store, hold) {
             return Some(end);
         }
     }
@@ -241,7 +249,13 @@ impl RecordAssembler {
 
     /// Buffers `body` (sent for `offset`, the received end — or anything, for an empty
     /// slave) and appends the whole records it completes.
-    fn append(&mut self, offset: i64, body: &[u8], store: &MessageStore) -> Result<(), SessionEnd> {
+    fn append(
+        &mut self,
+        offset: i64,
+        body: &[u8],
+        store: &MessageStore,
+        hold: &PullHold,
+    ) -> Result<(), SessionEnd> {
         if self.pending.is_empty() && self.start != offset {
             assert_eq!(self.start, 0, "only an empty slave takes another offset");
             self.start = offset;
@@ -259,10 +273,35 @@ impl RecordAssembler {
         if let Err(error) = store.append_replicated(self.start, &self.pending[..whole]) {
             return Err(SessionEnd::StoreError(error.to_string()));
         }
+        if hold.waiting() > 0 {
+            wake_held_pulls(&self.pending[..whole], hold);
+        }
         self.pending.drain(..whole);
         self.start += i64::try_from(whole).unwrap_or(i64::MAX);
         debug_assert_eq!(store.max_phy_offset(), self.start, "store end follows the records");
         Ok(())
+    }
+}
+
+/// Pulls held on this slave wait for new messages in their queue: the store's arrival hook
+/// fires for local puts only, so the replicated records wake them here.
+fn wake_held_pulls(records: &[u8], hold: &PullHold) {
+    let mut pos = 0;
+    while pos < records.len() {
+        let Ok(RecordCheck::Message(record)) = check_record_at(records, pos, false) else {
+            return; // a BLANK closes the segment; nothing follows it in this run
+        };
+        pos += record.encoded_len();
+        let transaction = sysflag::transaction_type(record.sysflag);
+        if transaction != sysflag::TRANSACTION_NOT_TYPE
+            && transaction != sysflag::TRANSACTION_COMMIT_TYPE
+        {
+            continue;
+        }
+        let tags = find_property(record.properties, property::TAGS)
+            .filter(|tags| !tags.is_empty())
+            .map_or(0, |tags| i64::from(java_bytes_hash(tags)));
+        hold.on_arrival(record.topic, record.queue_id, record.queue_offset + 1, tags);
     }
 }
 
