@@ -84,6 +84,8 @@ pub struct Broker {
     pub boot_timestamp: i64,
     /// Monotonic start.
     pub started: Instant,
+    /// Master/slave replication.
+    pub ha: crate::ha::Ha,
 }
 
 impl Broker {
@@ -95,10 +97,13 @@ impl Broker {
     /// [`StartError`] naming what failed.
     pub fn open(mut config: BrokerConfig) -> Result<Arc<Self>, StartError> {
         config.finish()?;
-        let store = Arc::new(MessageStore::open(config.store.clone())?);
+        // A slave may first have to cut the CommitLog tail its master lacks (crate::ha).
+        let store = Arc::new(crate::ha::truncate::open_store(&config)?);
         let hold = Arc::new(PullHold::default());
+        let ha = crate::ha::Ha::new(&config);
         {
             let hold = hold.clone();
+            let ha_data = ha.data_signal();
             store.set_arrival_listener(move |arrival| {
                 hold.on_arrival(
                     arrival.topic,
@@ -106,6 +111,7 @@ impl Broker {
                     arrival.max_offset,
                     arrival.tags_code,
                 );
+                ha_data.ring();
             });
         }
         let broker = Broker {
@@ -123,6 +129,7 @@ impl Broker {
             put_slots: Semaphore::new(config.send_thread_pool_queue_capacity.max(1)),
             boot_timestamp: now_ms(),
             started: Instant::now(),
+            ha,
             store,
             config,
         };

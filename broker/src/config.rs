@@ -119,6 +119,21 @@ pub struct BrokerConfig {
     /// `maxReconsumeTimes` default of groups is in the group config; this is the
     /// `defaultQueryMaxNum` (32) used by unique-key queries.
     pub default_query_max_num: i32,
+    /// `haMasterAddress`: the master's HA address for a slave (`host:port`); used only when
+    /// at least 6 characters long, otherwise learnt from the name server (broker.md §11).
+    pub ha_master_address: Option<String>,
+    /// `haSendHeartbeatInterval` (5000 ms): idle slave offset report and idle master frame;
+    /// also the slave's wait before reconnecting.
+    pub ha_send_heartbeat_interval: Duration,
+    /// `haHousekeepingInterval` (20000 ms): an HA connection silent this long is closed.
+    pub ha_housekeeping_interval: Duration,
+    /// `haTransferBatchSize` (32768 B, 1..=64 MiB): largest body of one master → slave frame.
+    pub ha_transfer_batch_size: usize,
+    /// `haSlaveFallbehindMax` (256 MiB): a SYNC_MASTER answers SLAVE_NOT_AVAILABLE when its
+    /// best slave is this many bytes behind.
+    pub ha_slave_fallbehind_max: u64,
+    /// `slaveTimeout` (3000 ms): how long a SYNC_MASTER put waits for a slave.
+    pub slave_timeout: Duration,
     /// The store's settings (`storePathRootDir`, `flushDiskType`, `fileReservedTime`, …).
     pub store: StoreConfig,
 }
@@ -162,6 +177,12 @@ impl BrokerConfig {
             slave_read_enable: false,
             send_thread_pool_queue_capacity: 10_000,
             default_query_max_num: 32,
+            ha_master_address: None,
+            ha_send_heartbeat_interval: Duration::from_millis(5000),
+            ha_housekeeping_interval: Duration::from_millis(20_000),
+            ha_transfer_batch_size: 32 * 1024,
+            ha_slave_fallbehind_max: 256 << 20,
+            slave_timeout: Duration::from_millis(3000),
             store: StoreConfig::new(dir),
         };
         config.sync_store_host();
@@ -285,6 +306,24 @@ impl BrokerConfig {
             "defaultQueryMaxNum" => {
                 self.default_query_max_num = parse(key, value, "a positive integer")?;
             }
+            // MessageStoreConfig keys of HA (broker.md §12.5).
+            "haMasterAddress" => {
+                let addr = value.trim();
+                self.ha_master_address = (addr.len() >= 6).then(|| addr.to_owned());
+            }
+            "haSendHeartbeatInterval" => self.ha_send_heartbeat_interval = parse_ms(key, value)?,
+            "haHousekeepingInterval" => self.ha_housekeeping_interval = parse_ms(key, value)?,
+            "haTransferBatchSize" => {
+                let size: usize = parse(key, value, "a size in bytes 1..=67108864")?;
+                if !(1..=64 << 20).contains(&size) {
+                    return Err(bad(key, value, "a size in bytes 1..=67108864"));
+                }
+                self.ha_transfer_batch_size = size;
+            }
+            "haSlaveFallbehindMax" => {
+                self.ha_slave_fallbehind_max = parse(key, value, "a size in bytes")?;
+            }
+            "slaveTimeout" => self.slave_timeout = parse_ms(key, value)?,
             // MessageStoreConfig keys.
             "storePathRootDir" => store.store_path_root_dir = PathBuf::from(value.trim()),
             "mappedFileSizeCommitLog" => {
@@ -328,6 +367,14 @@ impl BrokerConfig {
                 return Err(bad("brokerId", &self.broker_id.to_string(), "≥ 1 for a SLAVE"));
             }
             BrokerRole::Slave => {}
+        }
+        for (key, interval) in [
+            ("haSendHeartbeatInterval", self.ha_send_heartbeat_interval),
+            ("haHousekeepingInterval", self.ha_housekeeping_interval),
+        ] {
+            if interval.is_zero() {
+                return Err(bad(key, "0", "a positive number of milliseconds"));
+            }
         }
         if self.default_topic_queue_nums <= 0 {
             let value = self.default_topic_queue_nums.to_string();
@@ -436,5 +483,21 @@ mod tests {
         config.finish().unwrap();
         assert_eq!(config.store.store_host.port(), 10921);
         assert_eq!(config.ha_server_addr().port(), 10922);
+    }
+
+    #[test]
+    fn ha_keys() {
+        let mut config = BrokerConfig::with_store_dir("/tmp/x");
+        config.apply("haMasterAddress", "10.0.0.1:10912").unwrap();
+        assert_eq!(config.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
+        config.apply("haMasterAddress", "x:1").unwrap();
+        assert_eq!(config.ha_master_address, None, "shorter than 6 characters is ignored");
+        config.apply("slaveTimeout", "500").unwrap();
+        assert_eq!(config.slave_timeout, Duration::from_millis(500));
+        config.apply("haTransferBatchSize", "65536").unwrap();
+        assert_eq!(config.ha_transfer_batch_size, 65536);
+        assert!(config.apply("haTransferBatchSize", "0").is_err());
+        config.apply("haHousekeepingInterval", "0").unwrap();
+        assert!(config.finish().is_err());
     }
 }

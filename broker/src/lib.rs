@@ -14,6 +14,7 @@
 //! - [`metadata`], [`persist`]: topics, groups, offsets and their JSON files.
 //! - [`clients`]: producers, consumers, queue locks.
 //! - [`register`]: name-server registration; [`schedule`]: delayed delivery.
+//! - [`ha`]: master/slave replication, SYNC_MASTER acknowledgements, slave metadata sync.
 
 pub mod admin;
 pub mod broker;
@@ -21,6 +22,7 @@ pub mod clients;
 pub mod config;
 pub mod consumer;
 pub mod filter;
+pub mod ha;
 pub mod hold;
 pub mod metadata;
 pub mod persist;
@@ -78,6 +80,7 @@ pub async fn run_with_fast_port(
     } else {
         None
     };
+    let ha = ha::start(&broker).await;
     let housekeeping = tokio::spawn(broker.clone().housekeeping());
     let registration = tokio::spawn(register::registration_loop(broker.clone()));
     tracing::info!(
@@ -100,7 +103,11 @@ pub async fn run_with_fast_port(
     let handler = Arc::new(BrokerHandler { broker: broker.clone(), fast_port: false });
     let hold = broker.hold.clone();
     serve(listener, handler, TransportConfig::default(), async {
-        shutdown.await;
+        // A slave that must cut its CommitLog stops too, to be opened again (crate::ha).
+        tokio::select! {
+            () = shutdown => {}
+            () = broker.ha.restart_wanted() => {}
+        }
         // Held pulls are answered now rather than at their long-poll timeout.
         hold.close();
         stopping.send_replace(true);
@@ -114,6 +121,7 @@ pub async fn run_with_fast_port(
     housekeeping.abort();
     let _ = registration.await;
     let _ = housekeeping.await;
+    ha.stop().await;
     register::unregister_all(&broker).await;
     stop.store(true, Ordering::Relaxed);
     if let Some(schedule) = schedule

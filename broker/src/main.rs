@@ -80,20 +80,27 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         } else {
             None
         };
-        let broker = Broker::open(config)?;
-        let addr = format!("0.0.0.0:{}", broker.config.listen_port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ferromq_broker::StartError::Bind { addr: addr.clone(), source })?;
-        let fast_port = broker.config.listen_port.saturating_sub(2);
-        let fast_listener = match tokio::net::TcpListener::bind(("0.0.0.0", fast_port)).await {
-            Ok(listener) => Some(listener),
-            Err(error) => {
-                tracing::warn!(port = fast_port, %error, "fast (VIP) port unavailable; serving the main port only");
-                None
+        let (signalled, signal) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            signalled.send_replace(true);
+        });
+        // A slave whose CommitLog must be cut to follow its master asks for a restart: it
+        // is opened again here (the cut happens in `Broker::open`, before serving).
+        loop {
+            let broker = Broker::open(config.clone())?;
+            let restart = broker.ha.restart_flag();
+            let (listener, fast_listener) = bind(broker.config.listen_port).await?;
+            let mut stopped = signal.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            ferromq_broker::run_with_fast_port(broker, listener, fast_listener, shutdown).await?;
+            if *signal.borrow() || !restart.load(std::sync::atomic::Ordering::Acquire) {
+                break;
             }
-        };
-        ferromq_broker::run_with_fast_port(broker, listener, fast_listener, shutdown_signal()).await?;
+            tracing::warn!("restarting the broker in-process, as HA asked");
+        }
         tracing::info!("broker stopped cleanly");
         stop.send_replace(true);
         if let Some(namesrv) = namesrv {
@@ -101,6 +108,26 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         }
         Ok(())
     })
+}
+
+/// The main listener on `0.0.0.0:port` and, when it can bind, the fast port `port − 2`.
+async fn bind(
+    port: u16,
+) -> Result<(tokio::net::TcpListener, Option<tokio::net::TcpListener>), ferromq_broker::StartError>
+{
+    let addr = format!("0.0.0.0:{port}");
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ferromq_broker::StartError::Bind { addr: addr.clone(), source })?;
+    let fast_port = port.saturating_sub(2);
+    let fast_listener = match tokio::net::TcpListener::bind(("0.0.0.0", fast_port)).await {
+        Ok(listener) => Some(listener),
+        Err(error) => {
+            tracing::warn!(port = fast_port, %error, "fast (VIP) port unavailable; serving the main port only");
+            None
+        }
+    };
+    Ok((listener, fast_listener))
 }
 
 async fn shutdown_signal() {

@@ -239,13 +239,30 @@ fn answer(
     header: &PullMessageRequestHeader,
     result: GetResult,
 ) -> Reply {
-    let code = response_code(header, result.status);
+    let mut code = response_code(header, result.status);
+    let mut next_begin_offset = result.next_begin_offset;
+    // broker.md §8.5: with slave reads on, a backlog too old for memory is sent to the
+    // group's slow-consumption broker, anything else to the group's broker (0, the master).
+    let group = broker.groups.get(&header.consumer_group);
+    let (slow_broker, usual_broker) = group
+        .as_ref()
+        .map_or((1, 0), |group| (group.which_broker_when_consume_slowly, group.broker_id));
+    let mut suggest = match (broker.config.slave_read_enable, result.suggest_pulling_from_slave) {
+        (true, true) => slow_broker,
+        (true, false) => usual_broker,
+        (false, _) => 0,
+    };
+    if !broker.config.is_master() && code == ResponseCode::PULL_OFFSET_MOVED {
+        // A slave may just lag its master: it never moves a consumer's offset (no
+        // `offsetCheckInSlave`), it sends the consumer back to the group's broker.
+        code = ResponseCode::PULL_RETRY_IMMEDIATELY;
+        next_begin_offset = header.queue_offset;
+        suggest = usual_broker;
+    }
     let mut response = respond(request, code, status_name(result.status).to_owned());
-    let suggest =
-        if broker.config.slave_read_enable && result.suggest_pulling_from_slave { 1 } else { 0 };
     let response_header = PullMessageResponseHeader {
         suggest_which_broker_id: suggest,
-        next_begin_offset: result.next_begin_offset,
+        next_begin_offset,
         min_offset: result.min_offset,
         max_offset: result.max_offset,
         offset_delta: None,

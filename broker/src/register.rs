@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use ferromq_message::hash::rocketmq_crc32;
 use ferromq_remoting::bodies::{JsonBody, KvTable, RegisterBrokerBody};
-use ferromq_remoting::headers::{RegisterBrokerRequestHeader, UnregisterBrokerRequestHeader};
+use ferromq_remoting::headers::{
+    RegisterBrokerRequestHeader, RegisterBrokerResponseHeader, UnregisterBrokerRequestHeader,
+};
 use ferromq_remoting::{RemotingCommand, RequestCode, ResponseCode};
 
 use crate::broker::Broker;
@@ -54,6 +56,11 @@ pub async fn register_all(broker: &Arc<Broker>) -> usize {
             match broker.outbound.invoke(&addr, request, timeout).await {
                 Ok(response) if response.code == ResponseCode::SUCCESS.code() => {
                     apply_order_topics(&broker, &response.body);
+                    // A slave learns its master here (broker.md §11, crate::ha).
+                    let result = response.decode_header::<RegisterBrokerResponseHeader>();
+                    if let Ok(result) = result {
+                        broker.ha.on_register_result(result.master_addr, result.ha_server_addr);
+                    }
                     true
                 }
                 Ok(response) => {
@@ -93,7 +100,10 @@ fn apply_order_topics(broker: &Broker, body: &[u8]) {
 pub async fn registration_loop(broker: Arc<Broker>) {
     loop {
         register_all(&broker).await;
-        let period = broker.config.register_name_server_period;
+        let mut period = broker.config.register_name_server_period;
+        if broker.ha.wants_master() {
+            period = period.min(crate::ha::MASTER_DISCOVERY_PERIOD);
+        }
         tokio::select! {
             () = tokio::time::sleep(period) => {}
             () = broker.register_soon.notified() => {

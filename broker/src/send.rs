@@ -42,7 +42,11 @@ pub async fn send(
     response.set_ext_field(property::MSG_REGION, broker.config.region_id.clone());
     response.set_ext_field(property::TRACE_ON, broker.config.trace_on.to_string());
     let born_host = canonical_socket_addr(connection.peer_addr());
-    match send_checked(broker, request, &header, born_host).await {
+    let sent = match slave_refusal(broker) {
+        Some(refusal) => Err(refusal),
+        None => send_checked(broker, request, &header, born_host).await,
+    };
+    match sent {
         Ok(sent) => {
             response.code = sent.code.code();
             response.remark = None;
@@ -183,8 +187,10 @@ async fn send_checked(
         born_host,
         reconsume_times,
     };
+    let wait = waits_for_store(&message.properties);
     let result = put(broker, message, None).await?;
     let code = put_status_code(result.status)?;
+    let code = crate::ha::replication_code(broker, &result, code, wait).await;
     Ok(Sent {
         code,
         msg_id: encode_offset_msg_id(result.store_host, result.phy_offset),
@@ -314,6 +320,9 @@ pub async fn put(
     message: OwnedPut,
     batch_body: Option<Bytes>,
 ) -> Result<PutResult, Refusal> {
+    if let Some(refusal) = slave_refusal(broker) {
+        return Err(refusal);
+    }
     let Ok(_slot) = broker.put_slots.try_acquire() else {
         return Err((
             ResponseCode::SYSTEM_BUSY,
@@ -363,6 +372,23 @@ fn put_status_code(status: PutStatus) -> Result<ResponseCode, Refusal> {
     }
 }
 
+/// A slave refuses writes as a 4.9 broker does: SERVICE_NOT_AVAILABLE (broker.md §12.2),
+/// which Java producers retry on another broker.
+fn slave_refusal(broker: &Broker) -> Option<Refusal> {
+    (!broker.config.is_master()).then(|| {
+        (
+            ResponseCode::SERVICE_NOT_AVAILABLE,
+            "service not available now. It may be caused by one of the following reasons: the broker's disk is full, messages are put to the slave, message store has been shut down, etc.".to_owned(),
+        )
+    })
+}
+
+/// `WAIT` absent or not `false`: a SYNC_MASTER put waits for a slave (R§13.3).
+fn waits_for_store(properties: &[u8]) -> bool {
+    find_property(properties, property::WAIT)
+        .is_none_or(|value| !value.eq_ignore_ascii_case(b"false"))
+}
+
 async fn put_batch(
     broker: &Arc<Broker>,
     header: &SendMessageRequestHeader,
@@ -383,8 +409,10 @@ async fn put_batch(
         born_host,
         reconsume_times: header.reconsume_times.unwrap_or(0),
     };
+    let wait = waits_for_store(header.properties.as_deref().unwrap_or("").as_bytes());
     let result = put(broker, template, Some(body)).await?;
     let code = put_status_code(result.status)?;
+    let code = crate::ha::replication_code(broker, &result, code, wait).await;
     let ids: Vec<String> = result
         .batch_phy_offsets
         .iter()
@@ -453,8 +481,15 @@ pub async fn end_transaction(broker: &Arc<Broker>, request: &RemotingCommand) ->
         born_host: decoded.born_host,
         reconsume_times: decoded.reconsume_times,
     };
-    match put(broker, message, None).await.and_then(|result| put_status_code(result.status)) {
-        Ok(code) => respond(request, code, None).into(),
+    let wait = waits_for_store(&message.properties);
+    let stored = put(broker, message, None)
+        .await
+        .and_then(|result| put_status_code(result.status).map(|code| (result, code)));
+    match stored {
+        Ok((result, code)) => {
+            let code = crate::ha::replication_code(broker, &result, code, wait).await;
+            respond(request, code, None).into()
+        }
         Err((code, remark)) => respond(request, code, remark).into(),
     }
 }

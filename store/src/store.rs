@@ -353,6 +353,11 @@ impl MessageStore {
     ) -> Result<Self> {
         config.validate()?;
         let inner = Arc::new(crate::recovery::open(config, storage)?);
+        Self::start(inner)
+    }
+
+    /// Starts the background threads of a recovered store.
+    fn start(inner: Arc<Inner>) -> Result<Self> {
         let store = MessageStore { inner: inner.clone(), threads: Mutex::new(Vec::new()) };
         let mut threads = store.threads.lock();
         threads.push(spawn("ferromq-flush", inner.clone(), crate::dispatch::run_flush)?);
@@ -365,6 +370,48 @@ impl MessageStore {
         }
         drop(threads);
         Ok(store)
+    }
+
+    /// Opens the store as [`MessageStore::open`] does, then — before any reader or
+    /// background thread exists — cuts the CommitLog at the last record boundary at or below
+    /// `phy_offset`, and the ConsumeQueues and IndexFiles with it: what a slave does with the
+    /// tail its new master does not have (after a master change). A cut inside the BLANK
+    /// that closes a segment keeps the BLANK.
+    ///
+    /// Crash safety: later segments are unlinked (directory synced), then the cut segment's
+    /// tail is zeroed and synced, then queues, index and checkpoint are cut and flushed. A
+    /// crash part-way leaves a valid prefix of the old CommitLog that still reaches
+    /// `phy_offset`, so calling this again finishes the job.
+    ///
+    /// # Errors
+    /// As [`MessageStore::open`].
+    pub fn open_truncated(config: StoreConfig, phy_offset: i64) -> Result<Self> {
+        Self::open_truncated_with_storage(config, Arc::new(FsStorage), phy_offset)
+    }
+
+    /// [`MessageStore::open_truncated`] on the simulated disk of `crate::sim`.
+    ///
+    /// # Errors
+    /// As [`MessageStore::open`].
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn open_truncated_simulated(
+        config: StoreConfig,
+        storage: Arc<crate::sim::SimStorage>,
+        phy_offset: i64,
+    ) -> Result<Self> {
+        Self::open_truncated_with_storage(config, storage, phy_offset)
+    }
+
+    fn open_truncated_with_storage(
+        config: StoreConfig,
+        storage: Arc<dyn Storage>,
+        phy_offset: i64,
+    ) -> Result<Self> {
+        config.validate()?;
+        let inner = crate::recovery::open(config, storage)?;
+        inner.cut_replica_tail(u64::try_from(phy_offset).unwrap_or(0))?;
+        Self::start(Arc::new(inner))
     }
 
     /// Which recovery `open` ran.
@@ -691,8 +738,15 @@ impl MessageStore {
     /// # Errors
     /// `InvalidArgument` if `phy_offset` is not the current end or the bytes do not hold
     /// whole valid records; I/O errors.
+    ///
+    /// An empty store (no CommitLog segment) also takes data at any segment boundary: a new
+    /// slave starts where its master's stream starts (the master's last segment, as RocketMQ
+    /// does), and its first segment is created there.
     pub fn append_replicated(&self, phy_offset: i64, data: &[u8]) -> Result<()> {
         self.inner.check_writable()?;
+        if !data.is_empty() {
+            self.inner.start_replica_at(phy_offset)?;
+        }
         crate::recovery::append_replicated(&self.inner, phy_offset, data)
     }
 
@@ -1335,6 +1389,131 @@ impl Inner {
             }
         }
         Ok(low)
+    }
+}
+
+/// Replication support for a slave: cutting the tail its master lacks, and starting an
+/// empty CommitLog where the master's stream starts.
+impl Inner {
+    /// The cut of [`MessageStore::open_truncated`], run before any reader or thread exists.
+    fn cut_replica_tail(&self, phy_offset: u64) -> Result<()> {
+        let log = &self.commit_log;
+        let mut writer = self.writer.lock();
+        log.finish_preallocation(&mut writer.appender);
+        let end = log.max_offset();
+        let target = phy_offset.clamp(log.min_offset(), end);
+        let segment_start = (target - target % log.file_size()).max(log.min_offset());
+        let mut last_timestamp = 0;
+        let scan = log.scan(segment_start, target, false, |found| {
+            last_timestamp = found.record.store_timestamp;
+            Ok(())
+        })?;
+        let cut = scan.valid_end.min(target);
+        assert!(cut <= end, "cut {cut} past the end {end}");
+        // Files past the end go first: the pre-allocated segment after the old end.
+        self.remove_stray_segments()?;
+        if cut < end {
+            tracing::warn!(from = end, to = cut, "cutting the commit log tail the master lacks");
+            // `truncate_to` removes later segments newest first, each removal durable before
+            // the next (a power cut must not keep a newer segment and lose an older one: a
+            // gap the next open rejects), and zeroes the tail of the segment holding `cut`
+            // (one starting exactly at `cut` stays, emptied, as recovery leaves it).
+            log.files().truncate_to(cut)?;
+            log.set_last_store_timestamp(last_timestamp);
+        }
+        let cut_signed = cut as i64;
+        for cq in self.queues.read().values().flat_map(|m| m.values()) {
+            if cq.max_phy_end() > cut_signed {
+                cq.truncate_dirty(cut_signed)?;
+                cq.flush_all()?;
+            }
+        }
+        for state in writer.next_offsets.values_mut().flat_map(|m| m.values_mut()) {
+            state.1 = state.0.max_offset();
+        }
+        self.index.truncate_after(cut_signed)?;
+        self.index.flush()?;
+        // Abnormal recovery starts from the checkpoint's times: they must not claim records
+        // that are gone (0 when the cut left no record in its segment: recover from the start).
+        let checkpoint = &self.checkpoint;
+        for stamp in [
+            &checkpoint.physic_msg_timestamp,
+            &checkpoint.logics_msg_timestamp,
+            &checkpoint.index_msg_timestamp,
+        ] {
+            stamp.fetch_min(last_timestamp, Ordering::AcqRel);
+        }
+        checkpoint.flush()?;
+        writer.replica_dispatched = cut;
+        self.index_reput.fetch_min(cut, Ordering::AcqRel);
+        let next_segment = match log.files().segment_for(cut) {
+            Some(segment) => segment.end_offset(),
+            None => cut - cut % log.file_size(),
+        };
+        log.preallocate(&mut writer.appender, next_segment);
+        assert_eq!(log.max_offset(), cut, "the commit log ends at the cut");
+        Ok(())
+    }
+
+    /// Lets an empty CommitLog start at `phy_offset` (a segment boundary): the next
+    /// replicated append then creates its first segment there. No-op when the store has a
+    /// segment or already ends at `phy_offset`.
+    fn start_replica_at(&self, phy_offset: i64) -> Result<()> {
+        let log = &self.commit_log;
+        let Ok(offset) = u64::try_from(phy_offset) else {
+            return Ok(());
+        };
+        if log.files().segment_count() > 0 || offset == log.max_offset() {
+            return Ok(());
+        }
+        if offset % log.file_size() != 0 {
+            return Err(Error::InvalidArgument(format!(
+                "an empty commit log can start at a segment boundary (a multiple of {}), not at {offset}",
+                log.file_size()
+            )));
+        }
+        let mut writer = self.writer.lock();
+        if log.files().segment_count() > 0 {
+            return Ok(());
+        }
+        // The segment pre-allocated at the old end would leave a gap before the new one.
+        log.finish_preallocation(&mut writer.appender);
+        self.remove_stray_segments()?;
+        log.files().set_write_end(offset);
+        log.files().set_flushed_end(offset);
+        writer.replica_dispatched = offset;
+        self.index_reput.store(offset, Ordering::Release);
+        log.preallocate(&mut writer.appender, offset);
+        assert_eq!(log.max_offset(), offset, "empty commit log moved to {offset}");
+        Ok(())
+    }
+
+    /// Deletes CommitLog segment files that are not part of the log (a finished
+    /// pre-allocation past a cut), so the directory holds no gap at the next open.
+    fn remove_stray_segments(&self) -> Result<()> {
+        let dir = self.root().join(crate::recovery::COMMIT_LOG_DIR);
+        let entries = self.storage.list(&dir).map_err(|e| Error::io("list", &dir, e))?;
+        let mut stray: Vec<(u64, String)> = entries
+            .into_iter()
+            .filter(|entry| !entry.is_dir)
+            .filter_map(|entry| {
+                let from_offset = crate::file_queue::parse_segment_name(&entry.name)?;
+                let listed = self
+                    .commit_log
+                    .files()
+                    .segment_for(from_offset)
+                    .is_some_and(|segment| segment.from_offset == from_offset);
+                (!listed).then_some((from_offset, entry.name))
+            })
+            .collect();
+        // Newest first, each removal durable before the next (no gap after a power cut).
+        stray.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (_, name) in stray {
+            let path = dir.join(&name);
+            self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            self.storage.sync_dir(&dir).map_err(|e| Error::io("sync dir", &dir, e))?;
+        }
+        Ok(())
     }
 }
 
