@@ -347,6 +347,7 @@ impl BrokerConfig {
             "maxHashSlotNum" => store.max_hash_slot_num = parse(key, value, "an integer")?,
             "maxIndexNum" => store.max_index_num = parse(key, value, "an integer")?,
             "checkCRCOnRecover" => store.check_crc_on_recover = parse_bool(key, value)?,
+            "enabledAppendPropCRC" => store.enabled_append_prop_crc = parse_bool(key, value)?,
             "accessMessageInMemoryMaxRatio" => {
                 store.access_message_in_memory_max_ratio = parse(key, value, "a percentage")?;
             }
