@@ -103,7 +103,7 @@ impl SlaveConnection {
     }
 }
 
-/// A slave as reported by [`MasterState::slaves`].
+/// A slave as reported by [`super::Ha::slaves`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaveInfo {
     /// The slave's address on the HA connection.
