@@ -41,10 +41,12 @@ use tokio::net::TcpListener;
 pub use broker::{Broker, BrokerHandler, StartError};
 pub use config::{BrokerConfig, BrokerRole, ConfigError};
 
-/// Serves `listener` with an opened broker until `shutdown` resolves, then drains
-/// connections, unregisters from the name servers, persists offsets and closes the store
-/// (removing its abort file). `fast_listener`, if given, is the "fast"/VIP port
-/// (`listenPort − 2`) that serves everything but pulls.
+/// Serves `listener` with an opened broker until `shutdown` resolves — or until a slave
+/// must cut its CommitLog to follow its master (`broker.ha.restart_flag()` is then set: open
+/// the broker again, as `main` does) — then drains connections, unregisters from the name
+/// servers, persists offsets and closes the store (removing its abort file).
+/// `fast_listener`, if given, is the "fast"/VIP port (`listenPort − 2`) that serves
+/// everything but pulls.
 ///
 /// # Errors
 ///

@@ -243,16 +243,21 @@ fn answer(
     let mut next_begin_offset = result.next_begin_offset;
     // broker.md §8.5: with slave reads on, a backlog too old for memory is sent to the
     // group's slow-consumption broker, anything else to the group's broker (0, the master).
-    let group = broker.groups.get(&header.consumer_group);
-    let (slow_broker, usual_broker) = group
-        .as_ref()
-        .map_or((1, 0), |group| (group.which_broker_when_consume_slowly, group.broker_id));
+    let slave_moved = !broker.config.is_master() && code == ResponseCode::PULL_OFFSET_MOVED;
+    let (slow_broker, usual_broker) = if broker.config.slave_read_enable || slave_moved {
+        broker
+            .groups
+            .get(&header.consumer_group)
+            .map_or((1, 0), |group| (group.which_broker_when_consume_slowly, group.broker_id))
+    } else {
+        (1, 0)
+    };
     let mut suggest = match (broker.config.slave_read_enable, result.suggest_pulling_from_slave) {
         (true, true) => slow_broker,
         (true, false) => usual_broker,
         (false, _) => 0,
     };
-    if !broker.config.is_master() && code == ResponseCode::PULL_OFFSET_MOVED {
+    if slave_moved {
         // A slave may just lag its master: it never moves a consumer's offset (no
         // `offsetCheckInSlave`), it sends the consumer back to the group's broker.
         code = ResponseCode::PULL_RETRY_IMMEDIATELY;

@@ -191,9 +191,15 @@ async fn master_has(
         broker.outbound.invoke(master_addr, request, VIEW_TIMEOUT).await.map_err(|e| {
             CheckError::Master { master: master_addr.to_owned(), offset, reason: e.to_string() }
         })?;
-    if response.code != ResponseCode::SUCCESS.code() {
-        // The master has no record there (it is shorter, or the offset is inside a record).
+    if response.code == ResponseCode::SYSTEM_ERROR.code() {
+        // "can not find message by the offset": the master has no record there (it is
+        // shorter, or the offset is inside one of its records).
         return Ok(false);
+    }
+    if response.code != ResponseCode::SUCCESS.code() {
+        // Busy or refusing: no answer, and no reason to cut anything.
+        let reason = format!("code {} {:?}", response.code, response.remark);
+        return Err(CheckError::Master { master: master_addr.to_owned(), offset, reason });
     }
     let remote = &response.body;
     Ok(remote.len() >= local.len() && remote[..local.len()] == *local)

@@ -21,6 +21,8 @@ use super::protocol::{self, ReportReader};
 
 /// How often a blocked HA thread looks at the stop flag and its timers.
 pub(crate) const POLL: Duration = Duration::from_millis(100);
+/// Slave connections a master serves at once (each costs two threads); more are closed.
+pub(crate) const SLAVE_CONNECTIONS_MAX: usize = 64;
 
 /// What a SYNC_MASTER put learnt from its slaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +103,7 @@ impl SlaveConnection {
     }
 }
 
-/// A slave as reported by [`MasterState::slaves`].
+/// A slave as reported by [`super::Ha::slaves`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaveInfo {
     /// The slave's address on the HA connection.
@@ -197,6 +199,11 @@ impl MasterState {
             }
             newer
         });
+    }
+
+    /// How many slaves are connected.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.connections.lock().len()
     }
 
     /// Closes every connection (their threads then end).

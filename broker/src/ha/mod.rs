@@ -306,6 +306,11 @@ async fn accept_loop(
                 continue;
             }
         };
+        if broker.ha.master.connection_count() >= master::SLAVE_CONNECTIONS_MAX {
+            tracing::warn!(slave = %peer, max = master::SLAVE_CONNECTIONS_MAX,
+                "too many HA connections; closing this one");
+            continue;
+        }
         let served = socket.into_std().and_then(|socket| {
             master::serve_connection(
                 socket,

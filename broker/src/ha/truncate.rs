@@ -1,7 +1,7 @@
 //! Cutting a slave's CommitLog back to what its master has.
 //!
 //! The cut needs the store to itself (readers may hold views of the bytes it removes), so a
-//! running slave that finds its log ahead of its master's ([`super::check`]) writes the
+//! running slave that finds its log ahead of its master's (`ha::check`) writes the
 //! offset to `<storePathRootDir>/config/haTruncateOffset` and asks the broker to restart;
 //! [`open_store`] — what `Broker::open` calls — applies the cut before anything reads the
 //! store ([`MessageStore::open_truncated`]) and only then removes the file. A crash at any
