@@ -296,7 +296,7 @@ impl ConsumeQueue {
     /// Up to `max_count` units starting at `queue_offset`, all from one file (a pull never
     /// crosses a file, as in RocketMQ). Empty if the offset is not written.
     pub(crate) fn units_from(&self, queue_offset: i64, max_count: usize) -> Result<Vec<CqUnit>> {
-        let logic = queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES;
+        let logic = (queue_offset.max(0) as u64).saturating_mul(CQ_UNIT_SIZE_BYTES);
         let end = self.files.write_end();
         let Some(segment) = self.files.segment_for(logic).filter(|_| logic < end) else {
             return Ok(Vec::new());
@@ -352,7 +352,10 @@ impl ConsumeQueue {
     /// Cuts every unit at or after `queue_offset` (abnormal recovery rebuilds them from the
     /// CommitLog, so torn or garbage units written after the last flush cannot survive).
     pub(crate) fn truncate_to_offset(&self, queue_offset: i64) -> Result<()> {
-        let end = (queue_offset.max(0) as u64 * CQ_UNIT_SIZE_BYTES).max(self.files.min_offset());
+        // Saturating: a hostile queue offset (from a damaged record) cuts nothing.
+        let end = (queue_offset.max(0) as u64)
+            .saturating_mul(CQ_UNIT_SIZE_BYTES)
+            .max(self.files.min_offset());
         if end < self.files.write_end() {
             self.files.truncate_to(end)?;
         }
@@ -382,7 +385,7 @@ impl ConsumeQueue {
                 _ => high = mid,
             }
         }
-        let min = low as u64 * CQ_UNIT_SIZE_BYTES;
+        let min = (low as u64).saturating_mul(CQ_UNIT_SIZE_BYTES);
         self.min_logic_offset.fetch_max(min, Ordering::AcqRel);
         Ok(())
     }
@@ -473,6 +476,11 @@ mod tests {
         cq.put_unit(0, CqUnit { phy_offset: 0, size: 10, tags_code: 0 }).unwrap();
         // A queue offset far past the end is left out rather than filled with blanks.
         cq.put_unit(50_000_000, CqUnit { phy_offset: 10, size: 10, tags_code: 0 }).unwrap();
+        assert_eq!(cq.max_offset(), 1);
+        // Found by `segment_recovery` in CI: a damaged record's huge queue offset overflowed
+        // the byte position of a cut; a pull's offset is hostile input too.
+        assert!(cq.units_from(i64::MAX, 1).unwrap().is_empty());
+        cq.truncate_to_offset(i64::MAX).unwrap();
         assert_eq!(cq.max_offset(), 1);
     }
 
