@@ -513,7 +513,7 @@ impl DelayOffsets {
 }
 
 /// Reads `{"offsetTable":{1:12,...}}` (integer keys, quoted or not).
-fn parse_delay_offsets(bytes: &[u8]) -> Result<BTreeMap<i32, i64>, String> {
+pub(crate) fn parse_delay_offsets(bytes: &[u8]) -> Result<BTreeMap<i32, i64>, String> {
     let value = ferromq_remoting::json::parse(bytes).map_err(|e| e.to_string())?;
     let table = value
         .as_object()

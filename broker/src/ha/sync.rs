@@ -62,7 +62,7 @@ pub async fn sync_metadata(broker: &Arc<Broker>, master_addr: &str) -> SyncRepor
         Err(error) => tracing::warn!(%error, "cannot fetch the master's consumer offsets"),
     }
     match fetch(broker, master_addr, RequestCode::GET_ALL_DELAY_OFFSET).await {
-        Ok(body) => match parse_delay_offsets(&body) {
+        Ok(body) => match crate::metadata::parse_delay_offsets(&body) {
             Ok(levels) => {
                 report.delay_levels = levels.len();
                 for (level, offset) in levels {
@@ -171,34 +171,15 @@ fn adopt_groups(broker: &Broker, wrapper: SubscriptionGroupWrapper) -> usize {
     changed
 }
 
-/// Reads `{"offsetTable":{1:12,...}}` (levels as integer keys, quoted or not).
-fn parse_delay_offsets(bytes: &[u8]) -> Result<Vec<(i32, i64)>, String> {
-    let value = ferromq_remoting::json::parse(bytes).map_err(|e| e.to_string())?;
-    let table = value
-        .as_object()
-        .and_then(|object| object.get("offsetTable"))
-        .and_then(|table| table.as_object())
-        .ok_or("no offsetTable object")?;
-    let mut levels = Vec::new();
-    for (level, offset) in table.iter() {
-        let level = level.to_i64_lenient().and_then(|level| i32::try_from(level).ok());
-        match (level, offset.to_i64_lenient()) {
-            (Some(level), Some(offset)) => levels.push((level, offset)),
-            _ => return Err("offsetTable entries must be integers".to_owned()),
-        }
-    }
-    Ok(levels)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     #[test]
     fn delay_offsets_in_both_key_styles() {
-        let levels = parse_delay_offsets(br#"{"offsetTable":{1:12,"3":7}}"#).unwrap();
+        let parse = crate::metadata::parse_delay_offsets;
+        let levels: Vec<(i32, i64)> =
+            parse(br#"{"offsetTable":{1:12,"3":7}}"#).unwrap().into_iter().collect();
         assert_eq!(levels, [(1, 12), (3, 7)]);
-        assert!(parse_delay_offsets(b"{}").is_err());
-        assert!(parse_delay_offsets(br#"{"offsetTable":{"x":1}}"#).is_err());
+        assert!(parse(b"{}").is_err());
+        assert!(parse(br#"{"offsetTable":{"x":1}}"#).is_err());
     }
 }
