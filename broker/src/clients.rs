@@ -183,6 +183,19 @@ impl ClientManager {
         self.consumers.lock().get(group).cloned()
     }
 
+    /// What a pull without the SUBSCRIPTION flag checks: the group's message model and its
+    /// subscription of `topic` (`None` inside when it has none); `None` for an unknown group.
+    /// Copies that one subscription only, not the group's member table.
+    pub fn pull_subscription(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Option<(MessageModel, Option<SubscriptionData>)> {
+        let consumers = self.consumers.lock();
+        let info = consumers.get(group)?;
+        Some((info.message_model, info.subscriptions.get(topic).cloned()))
+    }
+
     /// Client ids of a group's members.
     pub fn consumer_ids(&self, group: &str) -> Vec<String> {
         self.consumers.lock().get(group).map_or_else(Vec::new, |info| {

@@ -171,19 +171,19 @@ fn check(
             )
         });
     }
-    let Some(info) = broker.clients.consumer_group(group) else {
+    let Some((message_model, subscription)) = broker.clients.pull_subscription(group, topic) else {
         return Err(refuse(
             ResponseCode::SUBSCRIPTION_NOT_EXIST,
             format!("the consumer's group info not exist{FAQ_URL}"),
         ));
     };
-    if info.message_model == MessageModel::Broadcasting && !group_config.consume_broadcast_enable {
+    if message_model == MessageModel::Broadcasting && !group_config.consume_broadcast_enable {
         return Err(refuse(
             ResponseCode::NO_PERMISSION,
             format!("the consumer group[{group}] can not consume by broadcast way"),
         ));
     }
-    let Some(subscription) = info.subscriptions.get(topic) else {
+    let Some(subscription) = subscription else {
         return Err(refuse(
             ResponseCode::SUBSCRIPTION_NOT_EXIST,
             format!("the consumer's subscription not exist{FAQ_URL}"),
