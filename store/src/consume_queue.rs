@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::config::{CQ_UNIT_SIZE_BYTES, PAGE_SIZE_BYTES};
 use crate::error::{Error, Result};
-use crate::file_queue::FileQueue;
+use crate::file_queue::{FileQueue, Segment};
 use crate::io::Storage;
 
 const PHY_OFFSET_POS: usize = 0;
@@ -183,6 +183,51 @@ impl ConsumeQueue {
     pub(crate) fn file_of(&self, logic: u64) -> PathBuf {
         let file_size = self.files.file_size();
         self.files.segment_path(logic - logic % file_size)
+    }
+
+    /// Appends `unit` as the queue's next unit through the writer's `cursor`: when the unit
+    /// is the next one and the cursor's file holds it, no lock is taken; anything else (a
+    /// gap, a rewrite, a new file) goes through [`ConsumeQueue::put_unit`]. Writer only.
+    pub(crate) fn append_unit(
+        &self,
+        cursor: &mut UnitCursor,
+        queue_offset: i64,
+        unit: CqUnit,
+    ) -> Result<()> {
+        let expect =
+            u64::try_from(queue_offset).ok().and_then(|q| q.checked_mul(CQ_UNIT_SIZE_BYTES));
+        if let Some(expect) = expect
+            && unit.is_valid()
+            && !unit.is_blank()
+            && expect == self.files.write_end()
+            && let Some(segment) = cursor.holding(&self.files, expect, expect + CQ_UNIT_SIZE_BYTES)
+        {
+            segment
+                .file
+                .write_at(expect - segment.from_offset, &unit.encode())
+                .map_err(|e| Error::io("write", segment.file.path(), e))?;
+            self.max_phy_end.store(unit.phy_end(), Ordering::Release);
+            self.files.set_write_end(expect + CQ_UNIT_SIZE_BYTES);
+            return Ok(());
+        }
+        self.put_unit(queue_offset, unit)?;
+        cursor.refresh(&self.files, expect.unwrap_or(0));
+        Ok(())
+    }
+
+    /// [`ConsumeQueue::ensure_capacity`], skipped when the cursor's file already has room.
+    pub(crate) fn ensure_capacity_with(
+        &self,
+        cursor: &mut UnitCursor,
+        last_queue_offset: i64,
+    ) -> Result<()> {
+        let need_end = (last_queue_offset.max(0) as u64 + 1) * CQ_UNIT_SIZE_BYTES;
+        // Files are contiguous: if the cursor's (current) file reaches `need_end`, every
+        // file up to it exists.
+        if cursor.reaches(&self.files, need_end) {
+            return Ok(());
+        }
+        self.ensure_capacity(last_queue_offset)
     }
 
     /// Writes the unit for `queue_offset` (storage.md §8.3). Idempotent: a unit whose
@@ -443,6 +488,41 @@ fn decode_chunk(chunk: &[u8]) -> CqUnit {
     CqUnit::decode(&unit)
 }
 
+/// The store writer's cached handle on a queue's current file, so that appending a unit
+/// takes no lock (the segment list's lock and reference count would otherwise be the
+/// costliest part of a put). Valid while the queue's [`FileQueue::generation`] is unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct UnitCursor {
+    segment: Option<Arc<Segment>>,
+    generation: u64,
+}
+
+impl UnitCursor {
+    /// The cached segment if it still belongs to `files` and holds `[from, to)`.
+    fn holding(&self, files: &FileQueue, from: u64, to: u64) -> Option<&Arc<Segment>> {
+        let segment = self.segment.as_ref()?;
+        (self.generation == files.generation()
+            && segment.from_offset <= from
+            && to <= segment.end_offset())
+        .then_some(segment)
+    }
+
+    /// Whether the cached segment is still the queue's and ends at or after `end`.
+    fn reaches(&self, files: &FileQueue, end: u64) -> bool {
+        self.segment.as_ref().is_some_and(|segment| {
+            self.generation == files.generation() && end <= segment.end_offset()
+        })
+    }
+
+    /// Caches the segment holding `logic` (or forgets, when there is none).
+    fn refresh(&mut self, files: &FileQueue, logic: u64) {
+        // The generation is read first: a removal racing with the lookup leaves the cursor
+        // stale, never wrong.
+        self.generation = files.generation();
+        self.segment = files.segment_for(logic);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,6 +591,38 @@ mod tests {
         cq.truncate_dirty(0).unwrap();
         assert_eq!(cq.max_offset(), 0);
         assert_eq!(cq.max_phy_end(), -1);
+    }
+
+    #[test]
+    fn the_writers_cursor_follows_rolls_and_never_writes_to_a_removed_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        let mut cursor = UnitCursor::default();
+        // 100-byte files hold 5 units: 12 units span three files, the cursor follows.
+        for i in 0..12 {
+            cq.ensure_capacity_with(&mut cursor, i).unwrap();
+            cq.append_unit(&mut cursor, i, unit(i * 100)).unwrap();
+        }
+        assert_eq!(cq.files.segment_count(), 3);
+        assert_eq!(cq.units_from(10, 5).unwrap(), vec![unit(1000), unit(1100)]);
+        // A rewrite of an existing slot goes the checked way (idempotent).
+        cq.append_unit(&mut cursor, 3, unit(300)).unwrap();
+        assert_eq!(cq.max_offset(), 12);
+
+        // Truncation removes the cursor's file; appending again must create a new file
+        // rather than write into the unlinked one.
+        cq.truncate_dirty(650).unwrap();
+        assert_eq!(cq.max_offset(), 7);
+        for i in 7..12 {
+            cq.ensure_capacity_with(&mut cursor, i).unwrap();
+            cq.append_unit(&mut cursor, i, unit(i * 100 + 1)).unwrap();
+        }
+        drop(cq);
+        let cq = open(dir.path());
+        cq.recover().unwrap();
+        assert_eq!(cq.max_offset(), 12);
+        assert_eq!(cq.unit(6).unwrap(), Some(unit(600)));
+        assert_eq!(cq.units_from(10, 5).unwrap(), vec![unit(1001), unit(1101)]);
     }
 
     #[test]

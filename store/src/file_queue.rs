@@ -60,6 +60,9 @@ pub(crate) struct FileQueue {
     dir_dirty: AtomicBool,
     /// Start offsets of the segments that had the wrong size at load (damage; resized).
     resized_at_load: Vec<u64>,
+    /// Bumped whenever a segment leaves the queue: a writer's cached segment (see
+    /// [`FileQueue::generation`]) is stale once this moved.
+    generation: AtomicU64,
 }
 
 impl FileQueue {
@@ -132,6 +135,7 @@ impl FileQueue {
             flushed_end: AtomicU64::new(end),
             dir_dirty: AtomicBool::new(false),
             resized_at_load: resized,
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -171,6 +175,12 @@ impl FileQueue {
         let segment = segments.get(index)?;
         debug_assert!(segment.from_offset <= offset && offset < segment.end_offset());
         Some(segment.clone())
+    }
+
+    /// Changes whenever a segment is removed or truncated: a segment looked up while the
+    /// generation was `g` is still the queue's segment for its range while it is `g`.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Logical offset of the first byte still on disk.
@@ -267,6 +277,7 @@ impl FileQueue {
         let removed: Vec<Arc<Segment>> = {
             let mut segments = self.segments.write();
             let keep = segments.iter().take_while(|s| s.from_offset <= end).count();
+            self.generation.fetch_add(1, Ordering::AcqRel);
             segments.split_off(keep)
         };
         // Newest first, each removal durable before the next: a power cut in between leaves
@@ -305,6 +316,7 @@ impl FileQueue {
             if segments.is_empty() {
                 return Ok(None);
             }
+            self.generation.fetch_add(1, Ordering::AcqRel);
             segments.remove(0)
         };
         let path = self.segment_path(removed.from_offset);

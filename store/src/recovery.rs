@@ -584,9 +584,9 @@ pub(crate) fn append_replicated(inner: &Inner, phy_offset: i64, data: &[u8]) -> 
             return Ok(());
         };
         let rec = &found.record;
-        let (cq, _) = inner.queue_for_write(&mut writer, rec.topic, rec.queue_id)?;
-        cq.put_unit(queue_offset, unit)?;
-        writer.set_next_offset(rec.topic, rec.queue_id, queue_offset + 1);
+        let queue = inner.queue_for_write(&mut writer.queues, rec.topic, rec.queue_id)?;
+        queue.cq.append_unit(&mut queue.cursor, queue_offset, unit)?;
+        queue.next_offset = queue.next_offset.max(queue_offset + 1);
         Ok(())
     })?;
     if let Some(reason) = scan.stop_reason {

@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use crate::checkpoint::Checkpoint;
 use crate::commit_log::{Appender, CommitLog};
 use crate::config::{FlushMode, RecoveryMode, StoreConfig};
-use crate::consume_queue::{ConsumeQueue, CqUnit};
+use crate::consume_queue::{ConsumeQueue, CqUnit, UnitCursor};
 use crate::dispatch::{Shutdown, Waker};
 use crate::error::{Error, Result};
 use crate::index_file::IndexService;
@@ -295,17 +295,27 @@ pub(crate) struct Inner {
 #[derive(Debug, Default)]
 pub(crate) struct Writer {
     pub appender: Appender,
-    /// Next queue offset per (topic, queue id).
-    pub next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>>,
+    /// Per (topic, queue id): the queue, its next offset and the file units go to.
+    pub queues: WriteQueues,
     /// On a slave: the end of the replicated records already dispatched.
     pub replica_dispatched: u64,
 }
 
-impl Writer {
-    pub(crate) fn set_next_offset(&mut self, topic: &str, queue_id: i32, next: i64) {
-        if let Some(state) = self.next_offsets.get_mut(topic).and_then(|m| m.get_mut(&queue_id)) {
-            state.1 = state.1.max(next);
-        }
+/// The writer's state of every queue, by topic and queue id.
+pub(crate) type WriteQueues = HashMap<String, HashMap<i32, WriteQueue>>;
+
+/// The writer's state of one queue.
+#[derive(Debug)]
+pub(crate) struct WriteQueue {
+    pub cq: Arc<ConsumeQueue>,
+    /// The queue offset the next dispatched record gets.
+    pub next_offset: i64,
+    pub cursor: UnitCursor,
+}
+
+impl WriteQueue {
+    fn new(cq: Arc<ConsumeQueue>, next_offset: i64) -> WriteQueue {
+        WriteQueue { cq, next_offset, cursor: UnitCursor::default() }
     }
 }
 
@@ -848,12 +858,11 @@ impl Inner {
         let delay_levels_ms = config.delay_levels_ms()?;
         let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes) / 100
             * u64::from(config.access_message_in_memory_max_ratio);
-        let mut next_offsets: HashMap<String, HashMap<i32, (Arc<ConsumeQueue>, i64)>> =
-            HashMap::new();
+        let mut write_queues = WriteQueues::new();
         for (topic, by_id) in &queues {
             for (&queue_id, cq) in by_id {
-                let entry = next_offsets.entry(topic.clone()).or_default();
-                entry.insert(queue_id, (cq.clone(), cq.max_offset()));
+                let entry = write_queues.entry(topic.clone()).or_default();
+                entry.insert(queue_id, WriteQueue::new(cq.clone(), cq.max_offset()));
             }
         }
         Ok(Inner {
@@ -863,7 +872,7 @@ impl Inner {
             queues: RwLock::new(queues),
             writer: Mutex::new(Writer {
                 appender: Appender::default(),
-                next_offsets,
+                queues: write_queues,
                 replica_dispatched: 0,
             }),
             flush_lock: Mutex::new(()),
@@ -1047,13 +1056,16 @@ impl Inner {
         // Creating a file (a ConsumeQueue's, or the CommitLog's next segment) syncs its
         // directory: a failed sync poisons the store here too.
         let poison_on_sync = |err: &Error| self.poison_if_sync_failed(err);
-        let (cq, mut queue_offset) = self.queue_for_write(&mut writer, topic, queue_id)?;
+        let Writer { appender, queues, .. } = &mut *writer;
+        let queue = self.queue_for_write(queues, topic, queue_id)?;
+        let mut queue_offset = queue.next_offset;
         let dispatched = pendings.iter().filter(|p| dispatches(p.sysflag)).count() as i64;
         if dispatched > 0 {
-            cq.ensure_capacity(queue_offset + dispatched - 1).inspect_err(poison_on_sync)?;
+            let last = queue_offset + dispatched - 1;
+            queue.cq.ensure_capacity_with(&mut queue.cursor, last).inspect_err(poison_on_sync)?;
         }
         let (phy_offset, segment) =
-            self.commit_log.reserve(&mut writer.appender, total_len).inspect_err(poison_on_sync)?;
+            self.commit_log.reserve(appender, total_len).inspect_err(poison_on_sync)?;
         let store_timestamp = now_ms().max(self.commit_log.last_store_timestamp());
         let first_queue_offset = queue_offset;
         for pending in pendings {
@@ -1087,7 +1099,7 @@ impl Inner {
             };
             let record_phy = (phy_offset + pending.start as u64) as i64;
             let unit = CqUnit { phy_offset: record_phy, size: pending.len as i32, tags_code };
-            if let Err(err) = cq.put_unit(unit_offset, unit) {
+            if let Err(err) = queue.cq.append_unit(&mut queue.cursor, unit_offset, unit) {
                 // Capacity was ensured above, so this is a broken mapping: the CommitLog
                 // holds the record but its queue does not. Recovery repairs that.
                 self.poison(&err);
@@ -1097,7 +1109,7 @@ impl Inner {
             last_tags_code = Some(tags_code);
         }
         assert_eq!(unit_offset, queue_offset, "every dispatched record got a unit");
-        writer.set_next_offset(topic, queue_id, queue_offset);
+        queue.next_offset = queue.next_offset.max(queue_offset);
         drop(writer);
         // The index thread polls every few ms anyway; waking it on every put would cost a
         // futex call per put, so only hurry it when it falls behind.
@@ -1137,15 +1149,23 @@ impl Inner {
     }
 
     /// The ConsumeQueue and next offset of a queue, creating the queue on first use.
-    pub(crate) fn queue_for_write(
+    pub(crate) fn queue_for_write<'w>(
         &self,
-        writer: &mut Writer,
+        queues: &'w mut WriteQueues,
         topic: &str,
         queue_id: i32,
-    ) -> Result<(Arc<ConsumeQueue>, i64)> {
-        if let Some(state) = writer.next_offsets.get(topic).and_then(|m| m.get(&queue_id)) {
-            return Ok((state.0.clone(), state.1));
+    ) -> Result<&'w mut WriteQueue> {
+        if !queues.get(topic).is_some_and(|by_id| by_id.contains_key(&queue_id)) {
+            let cq = self.create_queue(topic, queue_id)?;
+            queues.entry(topic.to_owned()).or_default().insert(queue_id, WriteQueue::new(cq, 0));
         }
+        match queues.get_mut(topic).and_then(|by_id| by_id.get_mut(&queue_id)) {
+            Some(queue) => Ok(queue),
+            None => unreachable!("queue {topic}/{queue_id} was just inserted"),
+        }
+    }
+
+    fn create_queue(&self, topic: &str, queue_id: i32) -> Result<Arc<ConsumeQueue>> {
         let cq = Arc::new(ConsumeQueue::open(
             self.storage.clone(),
             &self.root().join(crate::recovery::CONSUME_QUEUE_DIR),
@@ -1154,8 +1174,7 @@ impl Inner {
             self.config.consume_queue_file_size(),
         )?);
         self.queues.write().entry(topic.to_owned()).or_default().insert(queue_id, cq.clone());
-        writer.next_offsets.entry(topic.to_owned()).or_default().insert(queue_id, (cq.clone(), 0));
-        Ok((cq, 0))
+        Ok(cq)
     }
 
     /// Group commit: returns once a flush covering `end` completed, sharing flushes with
@@ -1222,8 +1241,9 @@ impl Inner {
     }
 
     fn notify_arrival(&self, topic: &str, queue_id: i32, max_offset: i64, tags_code: i64, ts: i64) {
-        let listener = self.listener.read().clone();
-        if let Some(listener) = listener {
+        // Called under the read lock: no reference count to bump on every put. Setting a
+        // listener waits for the calls in progress.
+        if let Some(listener) = &*self.listener.read() {
             listener(&Arrival { topic, queue_id, max_offset, tags_code, store_timestamp: ts });
         }
     }
@@ -1428,8 +1448,8 @@ impl Inner {
                 cq.flush_all()?;
             }
         }
-        for state in writer.next_offsets.values_mut().flat_map(|m| m.values_mut()) {
-            state.1 = state.0.max_offset();
+        for queue in writer.queues.values_mut().flat_map(|m| m.values_mut()) {
+            queue.next_offset = queue.cq.max_offset();
         }
         self.index.truncate_after(cut_signed)?;
         self.index.flush()?;

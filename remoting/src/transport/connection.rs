@@ -5,6 +5,7 @@ use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -12,7 +13,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -43,7 +44,7 @@ struct Inner {
     id: u64,
     peer: SocketAddr,
     local: SocketAddr,
-    writes: mpsc::Sender<Reply>,
+    writes: mpsc::Sender<Outgoing>,
     pending: Mutex<HashMap<i32, oneshot::Sender<RemotingCommand>>>,
     closed: watch::Sender<bool>,
     /// Milliseconds since `epoch` of the last read or write.
@@ -158,7 +159,15 @@ impl Connection {
         if self.is_closed() {
             return Err(self.closed_error());
         }
-        self.inner.writes.send(reply.into()).await.map_err(|_| self.closed_error())
+        self.inner.writes.send(Outgoing::One(reply.into())).await.map_err(|_| self.closed_error())
+    }
+
+    /// Queues several frames as one entry of the write queue (they are written together).
+    async fn send_all(&self, replies: Vec<Reply>) -> TransportResult<()> {
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        self.inner.writes.send(Outgoing::Many(replies)).await.map_err(|_| self.closed_error())
     }
 
     /// Sends `request` as a oneway request (no answer expected), with a fresh opaque.
@@ -275,57 +284,64 @@ async fn read_loop<H: Handler>(
     let in_flight = Arc::new(Semaphore::new(config.max_in_flight_per_connection.max(1)));
     let mut closed = connection.inner.closed.subscribe();
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut answered: Vec<Reply> = Vec::new();
     let peer = connection.peer_addr();
     connection.touch();
     let graceful = 'read: loop {
         let idle_deadline = connection.last_activity() + config.idle_timeout;
-        tokio::select! {
-            read = read_half.read_buf(&mut buf) => {
-                match read {
-                    Ok(0) => {
-                        tracing::debug!(%peer, "peer closed the connection");
-                        break 'read false;
-                    }
-                    Ok(_) => connection.touch(),
-                    Err(error) => {
-                        tracing::debug!(%peer, %error, "read failed; closing connection");
-                        break 'read false;
-                    }
-                }
-                loop {
-                    let frame = match decoder.decode(&mut buf) {
-                        Ok(Some(frame)) => frame,
-                        Ok(None) => break,
-                        Err(error) => {
-                            tracing::warn!(%peer, %error, "malformed frame; closing connection");
-                            break 'read false;
-                        }
-                    };
-                    let command = match RemotingCommand::from_frame(frame) {
-                        Ok(command) => command,
-                        Err(error) => {
-                            tracing::warn!(%peer, %error, "undecodable header; closing connection");
-                            break 'read false;
-                        }
-                    };
-                    if command.is_response() {
-                        connection.complete(command);
-                    } else {
-                        dispatch(&connection, &handler, &in_flight, command);
-                    }
-                }
-                if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
-                    buf.reserve(READ_CHUNK_BYTES);
-                }
-            }
+        let read = tokio::select! {
+            read = read_half.read_buf(&mut buf) => read,
             () = tokio::time::sleep_until(idle_deadline) => {
                 if connection.last_activity() + config.idle_timeout <= Instant::now() {
                     tracing::info!(%peer, idle = ?config.idle_timeout, "idle connection closed");
                     break 'read false;
                 }
+                continue 'read;
             }
             _ = closed.wait_for(|closed| *closed) => break 'read false,
             _ = wait_stop(&mut stop) => break 'read true,
+        };
+        match read {
+            Ok(0) => {
+                tracing::debug!(%peer, "peer closed the connection");
+                break 'read false;
+            }
+            Ok(_) => connection.touch(),
+            Err(error) => {
+                tracing::debug!(%peer, %error, "read failed; closing connection");
+                break 'read false;
+            }
+        }
+        loop {
+            let frame = match decoder.decode(&mut buf) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "malformed frame; closing connection");
+                    break 'read false;
+                }
+            };
+            let command = match RemotingCommand::from_frame(frame) {
+                Ok(command) => command,
+                Err(error) => {
+                    tracing::warn!(%peer, %error, "undecodable header; closing connection");
+                    break 'read false;
+                }
+            };
+            if command.is_response() {
+                connection.complete(command);
+            } else if let Some(reply) = dispatch(&connection, &handler, &in_flight, command).await {
+                answered.push(reply);
+            }
+        }
+        // Everything answered at once goes to the writer as one entry: one hand-off and one
+        // vectored write for all the requests one read brought in.
+        if !answered.is_empty() && connection.send_all(std::mem::take(&mut answered)).await.is_err()
+        {
+            tracing::debug!(%peer, "connection closed before the responses were sent");
+        }
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
+            buf.reserve(READ_CHUNK_BYTES);
         }
     };
     if graceful {
@@ -355,56 +371,73 @@ async fn wait_stop(stop: &mut Option<watch::Receiver<bool>>) {
     }
 }
 
-fn dispatch<H: Handler>(
+/// Serves one request. The handler's future is polled once right here: a request it can
+/// answer without waiting (a send under async flush, most queries) is answered without a
+/// task of its own, and its reply is returned for the reader to queue with the others of
+/// the same read. Only a request that has to wait (a held pull, a blocking store call, a
+/// sync flush) gets a task, which queues its own reply.
+async fn dispatch<H: Handler>(
     connection: &Connection,
     handler: &Arc<H>,
     in_flight: &Arc<Semaphore>,
     request: RemotingCommand,
-) {
+) -> Option<Reply> {
     let Ok(permit) = in_flight.clone().try_acquire_owned() else {
         tracing::warn!(
             peer = %connection.peer_addr(),
             code = request.code,
             "too many requests in flight on this connection; answering SYSTEM_BUSY"
         );
-        if !request.is_oneway() {
-            let busy = Reply::system_busy(&request);
-            let connection = connection.clone();
-            tokio::spawn(async move { drop(connection.send(busy).await) });
-        }
-        return;
+        return (!request.is_oneway()).then(|| Reply::system_busy(&request));
     };
-    let connection = connection.clone();
-    let handler = handler.clone();
-    tokio::spawn(serve_one(connection, handler, request, permit));
-}
-
-async fn serve_one<H: Handler>(
-    connection: Connection,
-    handler: Arc<H>,
-    request: RemotingCommand,
-    _permit: OwnedSemaphorePermit,
-) {
     let oneway = request.is_oneway();
     let opaque = request.opaque;
     let code = request.code;
-    let Some(mut reply) = handler.handle(connection.clone(), request).await else {
-        return;
-    };
-    if oneway {
-        return;
+    let handler = handler.clone();
+    let for_handler = connection.clone();
+    let mut serving = Box::pin(async move { handler.handle(for_handler, request).await });
+    // A future polled once here and then moved into a task is polled again by the task with
+    // the task's waker before it waits, so no wake-up is lost.
+    match std::future::poll_fn(|cx| Poll::Ready(serving.as_mut().poll(cx))).await {
+        Poll::Ready(reply) => {
+            drop(permit);
+            (!oneway).then(|| reply.map(|reply| into_response(reply, opaque))).flatten()
+        }
+        Poll::Pending => {
+            let connection = connection.clone();
+            tokio::spawn(async move {
+                let reply = serving.await;
+                drop(permit);
+                let Some(reply) = reply.filter(|_| !oneway) else { return };
+                if connection.send(into_response(reply, opaque)).await.is_err() {
+                    tracing::debug!(
+                        peer = %connection.peer_addr(),
+                        code,
+                        "connection closed before the response was sent"
+                    );
+                }
+            });
+            None
+        }
     }
+}
+
+fn into_response(mut reply: Reply, opaque: i32) -> Reply {
     reply.command.mark_response();
     reply.command.opaque = opaque;
-    if connection.send(reply).await.is_err() {
-        tracing::debug!(peer = %connection.peer_addr(), code, "connection closed before the response was sent");
-    }
+    reply
+}
+
+/// What the writer is handed: one frame, or the frames answered from one read.
+enum Outgoing {
+    One(Reply),
+    Many(Vec<Reply>),
 }
 
 async fn write_loop(
     connection: Connection,
     mut write_half: OwnedWriteHalf,
-    mut queue: mpsc::Receiver<Reply>,
+    mut queue: mpsc::Receiver<Outgoing>,
 ) {
     let mut closed = connection.inner.closed.subscribe();
     let mut batch = Chunks::default();
@@ -443,24 +476,30 @@ async fn write_loop(
 fn fill_batch(
     connection: &Connection,
     batch: &mut Chunks,
-    first: Reply,
-    queue: &mut mpsc::Receiver<Reply>,
+    first: Outgoing,
+    queue: &mut mpsc::Receiver<Outgoing>,
 ) -> bool {
     let mut frames = 0;
     let mut next = Some(first);
-    while let Some(reply) = next.take() {
-        match encode_reply(reply) {
-            Ok(chunks) => {
-                for chunk in chunks {
-                    batch.push(chunk);
+    while let Some(outgoing) = next.take() {
+        let replies = match outgoing {
+            Outgoing::One(reply) => vec![reply],
+            Outgoing::Many(replies) => replies,
+        };
+        for reply in replies {
+            match encode_reply(reply) {
+                Ok(chunks) => {
+                    for chunk in chunks {
+                        batch.push(chunk);
+                    }
+                    frames += 1;
                 }
-                frames += 1;
+                Err(error) => tracing::error!(
+                    peer = %connection.peer_addr(),
+                    %error,
+                    "cannot encode an outgoing command; dropped"
+                ),
             }
-            Err(error) => tracing::error!(
-                peer = %connection.peer_addr(),
-                %error,
-                "cannot encode an outgoing command; dropped"
-            ),
         }
         if frames < WRITE_BATCH_FRAMES && batch.remaining() < WRITE_BATCH_BYTES {
             next = queue.try_recv().ok();

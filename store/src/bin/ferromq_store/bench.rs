@@ -87,6 +87,8 @@ struct ThreadResult {
     histogram: Histogram,
     flush_timeouts: u64,
     finished: Instant,
+    /// CPU time the thread ran for during its puts (`None` where Linux's schedstat is absent).
+    cpu: Option<Duration>,
 }
 
 /// What one putting thread is told.
@@ -202,6 +204,7 @@ fn put_loop(
     let mut flush_timeouts = 0;
     let queues = u64::from(job.args.queues);
     start_line.wait();
+    let cpu_start = thread_cpu_time();
     let mut last = Instant::now();
     for seq in 0..job.count {
         properties.clear();
@@ -224,7 +227,14 @@ fn put_loop(
         last = now;
         progress.done.store(seq + 1, Ordering::Relaxed);
     }
-    Ok(ThreadResult { histogram, flush_timeouts, finished: last })
+    let cpu = thread_cpu_time().zip(cpu_start).map(|(end, start)| end.saturating_sub(start));
+    Ok(ThreadResult { histogram, flush_timeouts, finished: last, cpu })
+}
+
+/// CPU time the calling thread has run for, from `/proc/thread-self/schedstat` (ns).
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split_whitespace().next()?.parse().ok().map(Duration::from_nanos)
 }
 
 /// The first 20 hex digits of a `UNIQ_KEY` (storage.md §6.2): IP 127.0.0.1, the low 16
@@ -320,6 +330,21 @@ fn report(args: &BenchArgs, elapsed: Duration, results: &[ThreadResult], log_byt
          timeouts={timeouts}",
         log_bytes / seconds / MB
     );
+    // Wall time per put against the putting threads' own CPU time: the difference is time
+    // they were not running (background threads, other jobs on the machine).
+    let cpu: Option<Duration> = results.iter().map(|r| r.cpu).sum();
+    if let Some(cpu) = cpu
+        && messages > 0
+    {
+        let threads = results.len().max(1) as f64;
+        println!(
+            "putting threads: {:.0} ns CPU per put, {:.0} ns wall per put per thread ({:.0}% \
+             of their wall time on a CPU)",
+            cpu.as_nanos() as f64 / messages as f64,
+            seconds * 1e9 * threads / messages as f64,
+            100.0 * cpu.as_secs_f64() / (seconds * threads)
+        );
+    }
 }
 
 /// Bytes per second of copying `chunk`-byte pieces one after another into a 256 MiB buffer
