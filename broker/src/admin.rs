@@ -1,4 +1,5 @@
-//! Queries and the admin requests `mqadmin` uses every day (broker.md §2.7, §6, §13).
+//! Queries and the admin requests `mqadmin` uses every day (broker.md §2.7, §6, §13);
+//! UPDATE_BROKER_CONFIG is in [`crate::config_update`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -155,6 +156,7 @@ pub async fn handle(
         RequestCode::GET_PRODUCER_CONNECTION_LIST => producer_connections(broker, request),
         RequestCode::GET_BROKER_RUNTIME_INFO => runtime_info(broker, request),
         RequestCode::GET_BROKER_CONFIG => broker_config(broker, request),
+        RequestCode::UPDATE_BROKER_CONFIG => crate::config_update::update(broker, request).await,
         RequestCode::INVOKE_BROKER_TO_RESET_OFFSET => reset_offset(broker, request).await,
         RequestCode::GET_SYSTEM_TOPIC_LIST_FROM_BROKER => {
             let topics: Vec<String> =
@@ -416,36 +418,13 @@ fn runtime_info(broker: &Broker, request: &RemotingCommand) -> Reply {
     ok(request).with_body(KvTable { table }.encode()).into()
 }
 
+/// GET_BROKER_CONFIG: every setting as `key=value` lines. Values an UPDATE_BROKER_CONFIG
+/// accepted show at once, while the broker reopens to apply them.
 fn broker_config(broker: &Broker, request: &RemotingCommand) -> Reply {
-    let config = &broker.config;
-    let store = &config.store;
-    let lines = [
-        ("brokerClusterName", config.broker_cluster_name.clone()),
-        ("brokerName", config.broker_name.clone()),
-        ("brokerId", config.broker_id.to_string()),
-        ("brokerIP1", config.broker_ip1.to_string()),
-        ("listenPort", config.listen_port.to_string()),
-        ("namesrvAddr", config.namesrv_addr.join(";")),
-        ("brokerRole", config.broker_role.name().to_owned()),
-        ("brokerPermission", config.broker_permission.to_string()),
-        ("autoCreateTopicEnable", config.auto_create_topic_enable.to_string()),
-        ("defaultTopicQueueNums", config.default_topic_queue_nums.to_string()),
-        ("storePathRootDir", store.store_path_root_dir.display().to_string()),
-        (
-            "flushDiskType",
-            if store.flush_disk_type == ferromq_store::FlushMode::Sync {
-                "SYNC_FLUSH"
-            } else {
-                "ASYNC_FLUSH"
-            }
-            .to_owned(),
-        ),
-        ("fileReservedTime", store.file_reserved_time_hours.to_string()),
-        ("deleteWhen", store.delete_when.clone()),
-        ("maxMessageSize", store.max_message_size.to_string()),
-        ("messageDelayLevel", store.message_delay_level.clone()),
-    ];
-    let body: String = lines.iter().map(|(key, value)| format!("{key}={value}\n")).collect();
+    let pending = broker.ha.pending_config();
+    let config = pending.as_ref().unwrap_or(&broker.config);
+    let body: String =
+        config.to_properties().iter().map(|(key, value)| format!("{key}={value}\n")).collect();
     let mut response = ok(request).with_body(body.into_bytes());
     response.set_ext_field("version", r#"{"counter":0,"timestamp":0}"#);
     response.into()

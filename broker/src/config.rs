@@ -136,6 +136,9 @@ pub struct BrokerConfig {
     pub slave_timeout: Duration,
     /// The store's settings (`storePathRootDir`, `flushDiskType`, `fileReservedTime`, …).
     pub store: StoreConfig,
+    /// The `broker.conf` file [`BrokerConfig::load_file`] read (Java's `brokerConfigPath`),
+    /// if any: UPDATE_BROKER_CONFIG writes the keys it changes back into it.
+    pub config_file: Option<PathBuf>,
 }
 
 impl Default for BrokerConfig {
@@ -184,6 +187,7 @@ impl BrokerConfig {
             ha_slave_fallbehind_max: 256 << 20,
             slave_timeout: Duration::from_millis(3000),
             store: StoreConfig::new(dir),
+            config_file: None,
         };
         config.sync_store_host();
         config
@@ -219,7 +223,8 @@ impl BrokerConfig {
         self.store.store_host = self.broker_addr();
     }
 
-    /// Reads a `broker.conf` file and applies every key (see [`BrokerConfig::apply`]).
+    /// Reads a `broker.conf` file and applies every key (see [`BrokerConfig::apply`]); the
+    /// file becomes [`BrokerConfig::config_file`].
     ///
     /// # Errors
     ///
@@ -232,7 +237,79 @@ impl BrokerConfig {
                 tracing::warn!(%key, file = %path.display(), "unknown broker config key ignored");
             }
         }
+        // Absolute, so that a rewrite finds it whatever the working directory is by then.
+        self.config_file = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_owned()));
         Ok(())
+    }
+
+    /// Every key [`BrokerConfig::apply`] knows with its current value, in the order `apply`
+    /// lists them: what GET_BROKER_CONFIG reports. Applying any of these pairs changes
+    /// nothing. Durations are in milliseconds; an unset `haMasterAddress` is left out (Java
+    /// omits null fields).
+    pub fn to_properties(&self) -> Vec<(&'static str, String)> {
+        let store = &self.store;
+        let ms = |duration: Duration| duration.as_millis().to_string();
+        let flush = match store.flush_disk_type {
+            FlushMode::Async => "ASYNC_FLUSH",
+            FlushMode::Sync => "SYNC_FLUSH",
+        };
+        let mut entries = vec![
+            ("brokerClusterName", self.broker_cluster_name.clone()),
+            ("brokerName", self.broker_name.clone()),
+            ("brokerId", self.broker_id.to_string()),
+            ("brokerIP1", self.broker_ip1.to_string()),
+            ("brokerIP2", self.broker_ip2.to_string()),
+            ("namesrvAddr", self.namesrv_addr.join(";")),
+            ("listenPort", self.listen_port.to_string()),
+            ("haListenPort", self.ha_listen_port.to_string()),
+            ("brokerRole", self.broker_role.name().to_owned()),
+            ("flushDiskType", flush.to_owned()),
+            ("brokerPermission", self.broker_permission.to_string()),
+            ("defaultTopicQueueNums", self.default_topic_queue_nums.to_string()),
+            ("autoCreateTopicEnable", self.auto_create_topic_enable.to_string()),
+            ("clusterTopicEnable", self.cluster_topic_enable.to_string()),
+            ("brokerTopicEnable", self.broker_topic_enable.to_string()),
+            ("autoCreateSubscriptionGroup", self.auto_create_subscription_group.to_string()),
+            ("regionId", self.region_id.clone()),
+            ("traceOn", self.trace_on.to_string()),
+            ("longPollingEnable", self.long_polling_enable.to_string()),
+            ("shortPollingTimeMills", ms(self.short_polling_time)),
+            ("notifyConsumerIdsChangedEnable", self.notify_consumer_ids_changed_enable.to_string()),
+            ("flushConsumerOffsetInterval", ms(self.flush_consumer_offset_interval)),
+            ("registerNameServerPeriod", ms(self.register_name_server_period)),
+            ("registerBrokerTimeoutMills", ms(self.register_broker_timeout)),
+            ("channelExpiredTimeout", ms(self.channel_expired_timeout)),
+            ("slaveReadEnable", self.slave_read_enable.to_string()),
+            ("sendThreadPoolQueueCapacity", self.send_thread_pool_queue_capacity.to_string()),
+            ("defaultQueryMaxNum", self.default_query_max_num.to_string()),
+        ];
+        if let Some(addr) = &self.ha_master_address {
+            entries.push(("haMasterAddress", addr.clone()));
+        }
+        entries.extend([
+            ("haSendHeartbeatInterval", ms(self.ha_send_heartbeat_interval)),
+            ("haHousekeepingInterval", ms(self.ha_housekeeping_interval)),
+            ("haTransferBatchSize", self.ha_transfer_batch_size.to_string()),
+            ("haSlaveFallbehindMax", self.ha_slave_fallbehind_max.to_string()),
+            ("slaveTimeout", ms(self.slave_timeout)),
+            ("storePathRootDir", store.store_path_root_dir.display().to_string()),
+            ("mappedFileSizeCommitLog", store.mapped_file_size_commit_log.to_string()),
+            ("mappedFileSizeConsumeQueue", store.mapped_file_size_consume_queue.to_string()),
+            ("flushIntervalCommitLog", store.flush_interval_commit_log_ms.to_string()),
+            ("syncFlushTimeout", store.sync_flush_timeout_ms.to_string()),
+            ("maxMessageSize", store.max_message_size.to_string()),
+            ("fileReservedTime", store.file_reserved_time_hours.to_string()),
+            ("deleteWhen", store.delete_when.clone()),
+            ("diskMaxUsedSpaceRatio", store.disk_max_used_space_ratio.to_string()),
+            ("messageDelayLevel", store.message_delay_level.clone()),
+            ("messageIndexEnable", store.message_index_enable.to_string()),
+            ("maxHashSlotNum", store.max_hash_slot_num.to_string()),
+            ("maxIndexNum", store.max_index_num.to_string()),
+            ("checkCRCOnRecover", store.check_crc_on_recover.to_string()),
+            ("enabledAppendPropCRC", store.enabled_append_prop_crc.to_string()),
+            ("accessMessageInMemoryMaxRatio", store.access_message_in_memory_max_ratio.to_string()),
+        ]);
+        entries
     }
 
     /// Applies one `key=value`; `Ok(false)` for a key this broker does not know.
@@ -484,6 +561,92 @@ mod tests {
         config.finish().unwrap();
         assert_eq!(config.store.store_host.port(), 10921);
         assert_eq!(config.ha_server_addr().port(), 10922);
+    }
+
+    #[test]
+    fn to_properties_lists_every_key_and_applies_as_a_no_op() {
+        let mut config = BrokerConfig::with_store_dir("/tmp/x");
+        // A value for every key `apply` knows, none of them the default.
+        let changes = [
+            ("brokerClusterName", "C"),
+            ("brokerName", "b"),
+            ("brokerId", "2"),
+            ("brokerIP1", "10.0.0.1"),
+            ("brokerIP2", "10.0.0.2"),
+            ("namesrvAddr", "n1:9876;n2:9876"),
+            ("listenPort", "10921"),
+            ("haListenPort", "10925"),
+            ("brokerRole", "SLAVE"),
+            ("flushDiskType", "SYNC_FLUSH"),
+            ("brokerPermission", "4"),
+            ("defaultTopicQueueNums", "3"),
+            ("autoCreateTopicEnable", "false"),
+            ("clusterTopicEnable", "false"),
+            ("brokerTopicEnable", "false"),
+            ("autoCreateSubscriptionGroup", "false"),
+            ("regionId", "r"),
+            ("traceOn", "false"),
+            ("longPollingEnable", "false"),
+            ("shortPollingTimeMills", "7"),
+            ("notifyConsumerIdsChangedEnable", "false"),
+            ("flushConsumerOffsetInterval", "8"),
+            ("registerNameServerPeriod", "20000"),
+            ("registerBrokerTimeoutMills", "9"),
+            ("channelExpiredTimeout", "10"),
+            ("slaveReadEnable", "true"),
+            ("sendThreadPoolQueueCapacity", "11"),
+            ("defaultQueryMaxNum", "12"),
+            ("haMasterAddress", "10.0.0.9:10912"),
+            ("haSendHeartbeatInterval", "13"),
+            ("haHousekeepingInterval", "14"),
+            ("haTransferBatchSize", "15"),
+            ("haSlaveFallbehindMax", "16"),
+            ("slaveTimeout", "17"),
+            ("storePathRootDir", "/tmp/y"),
+            ("mappedFileSizeCommitLog", "1048576"),
+            ("mappedFileSizeConsumeQueue", "6000"),
+            ("flushIntervalCommitLog", "18"),
+            ("syncFlushTimeout", "19"),
+            ("maxMessageSize", "20"),
+            ("fileReservedTime", "21"),
+            ("deleteWhen", "05"),
+            ("diskMaxUsedSpaceRatio", "22"),
+            ("messageDelayLevel", "1s 2s"),
+            ("messageIndexEnable", "false"),
+            ("maxHashSlotNum", "23"),
+            ("maxIndexNum", "24"),
+            ("checkCRCOnRecover", "false"),
+            ("enabledAppendPropCRC", "true"),
+            ("accessMessageInMemoryMaxRatio", "25"),
+        ];
+        for (key, value) in changes {
+            assert!(config.apply(key, value).unwrap(), "{key} is a key");
+        }
+        let listed = config.to_properties();
+        let keys: Vec<&str> = listed.iter().map(|(key, _)| *key).collect();
+        let changed: Vec<&str> = changes.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, changed, "to_properties lists the keys of apply, in its order");
+        for ((key, value), (_, expected)) in listed.iter().zip(changes) {
+            assert_eq!(value, expected, "{key}");
+        }
+        let mut again = BrokerConfig::with_store_dir("/tmp/other");
+        for (key, value) in &listed {
+            again.apply(key, value).unwrap();
+        }
+        assert_eq!(again.to_properties(), listed);
+        let defaults = BrokerConfig::with_store_dir("/tmp/x").to_properties();
+        assert!(defaults.iter().all(|(key, _)| *key != "haMasterAddress"), "unset is left out");
+    }
+
+    #[test]
+    fn load_file_remembers_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.conf");
+        std::fs::write(&path, "brokerName=broker-x\n").unwrap();
+        let mut config = BrokerConfig::with_store_dir(dir.path());
+        config.load_file(&path).unwrap();
+        assert_eq!(config.broker_name, "broker-x");
+        assert_eq!(config.config_file.as_deref(), Some(path.as_path()));
     }
 
     #[test]

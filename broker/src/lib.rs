@@ -7,7 +7,8 @@
 //! the store's mapped segments without copying message bytes.
 //!
 //! Map of the crate:
-//! - [`config`]: `broker.conf` keys, Java properties syntax.
+//! - [`config`]: `broker.conf` keys, Java properties syntax; [`config_update`]: changing
+//!   them at run time (UPDATE_BROKER_CONFIG), the admin-command master switch included.
 //! - [`broker`]: shared state and request routing.
 //! - [`send`], [`pull`], [`consumer`], [`admin`]: processors by request family.
 //! - [`hold`]: long polling; [`filter`]: tag filtering.
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod broker;
 pub mod clients;
 pub mod config;
+pub mod config_update;
 pub mod consumer;
 pub mod filter;
 pub mod ha;
@@ -41,10 +43,13 @@ use tokio::net::TcpListener;
 pub use broker::{Broker, BrokerHandler, StartError};
 pub use config::{BrokerConfig, BrokerRole, ConfigError};
 
-/// Serves `listener` with an opened broker until `shutdown` resolves — or until a slave
-/// must cut its CommitLog to follow its master (`broker.ha.restart_flag()` is then set: open
-/// the broker again, as `main` does) — then drains connections, unregisters from the name
-/// servers, persists offsets and closes the store (removing its abort file).
+/// Serves `listener` with an opened broker until `shutdown` resolves — or until the broker
+/// asks to be opened again: a slave must cut its CommitLog to follow its master, or an
+/// UPDATE_BROKER_CONFIG changed its settings (keep `broker.ha.restart_handle()` before the
+/// call; its `next_config` then gives the settings to open the broker with, as `main`
+/// does) — then drains connections (requests in flight are answered), unregisters from the
+/// name servers (not when it is about to reopen under the same name and address: it
+/// registers again at once), persists offsets and closes the store (removing its abort file).
 /// `fast_listener`, if given, is the "fast"/VIP port (`listenPort − 2`) that serves
 /// everything but pulls.
 ///
@@ -71,6 +76,7 @@ pub async fn run_with_fast_port(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ferromq_store::Error> {
     let stop = Arc::new(AtomicBool::new(false));
+    let restart = broker.ha.restart_handle();
     let schedule = if broker.config.is_master() {
         match schedule::start(broker.clone(), stop.clone()) {
             Ok(handle) => Some(handle),
@@ -124,7 +130,16 @@ pub async fn run_with_fast_port(
     let _ = registration.await;
     let _ = housekeeping.await;
     ha.stop().await;
-    register::unregister_all(&broker).await;
+    // Reopening under the same name and address, the broker registers again at once (under
+    // its new id after a switch); unregistering first would only empty its route meanwhile,
+    // and a name server that unregisters by id could drop the entry another broker of the
+    // group has just taken.
+    let reopens_alike = restart
+        .next_config(&broker.config)
+        .is_some_and(|next| same_registration(&broker.config, &next));
+    if !reopens_alike {
+        register::unregister_all(&broker).await;
+    }
     stop.store(true, Ordering::Relaxed);
     if let Some(schedule) = schedule
         && schedule.join().is_err()
@@ -145,4 +160,11 @@ pub async fn run_with_fast_port(
         Ok(store) => store.close(),
         Err(store) => store.flush(),
     }
+}
+
+/// Whether two settings register the same broker entry (cluster, group, address).
+fn same_registration(old: &BrokerConfig, new: &BrokerConfig) -> bool {
+    old.broker_cluster_name == new.broker_cluster_name
+        && old.broker_name == new.broker_name
+        && old.broker_addr() == new.broker_addr()
 }

@@ -88,21 +88,30 @@ fn start(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             shutdown_signal().await;
             signalled.send_replace(true);
         });
-        // A slave whose CommitLog must be cut to follow its master asks for a restart: it
-        // is opened again here (the cut happens in `Broker::open`, before serving).
+        // The broker asks to be opened again — a slave whose CommitLog must be cut to follow
+        // its master (the cut happens in `Broker::open`, before serving), or new settings
+        // from UPDATE_BROKER_CONFIG (a master switch among them) — and is opened here, in
+        // the same process, on the port its settings name.
         loop {
             let broker = Broker::open(config.clone())?;
-            let restart = broker.ha.restart_flag();
+            let restart = broker.ha.restart_handle();
+            config = broker.config.clone();
             let (listener, fast_listener) = bind(broker.config.listen_port).await?;
             let mut stopped = signal.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
             ferromq_broker::run_with_fast_port(broker, listener, fast_listener, shutdown).await?;
-            if *signal.borrow() || !restart.load(std::sync::atomic::Ordering::Acquire) {
+            if *signal.borrow() {
                 break;
             }
-            tracing::warn!("restarting the broker in-process, as HA asked");
+            let Some(next) = restart.next_config(&config) else { break };
+            tracing::warn!(
+                role = next.broker_role.name(),
+                id = next.broker_id,
+                "reopening the broker in-process, as it asked"
+            );
+            config = next;
         }
         tracing::info!("broker stopped cleanly");
         stop.send_replace(true);

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 ///
 /// Any I/O error; the previous content is then still in place (or in `.bak`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    // A bare file name has the parent "", which cannot be opened to sync: use ".".
+    let dir = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let tmp = with_suffix(path, ".tmp");
     {

@@ -1,6 +1,7 @@
 //! The admin client (Java `DefaultMQAdminExt` essentials, client.md §9, broker.md §13):
-//! topics (create, update, delete, list, route, stats), clusters, subscription groups,
-//! offsets, consumer connections and lag, and message queries by key and id.
+//! topics (create, update, delete, list, route, stats), clusters, broker settings (and the
+//! manual master switch built on them), subscription groups, offsets, consumer connections
+//! and lag, and message queries by key and id.
 //!
 //! ```no_run
 //! use ferromq_client::{Admin, ClientConfig};
@@ -126,6 +127,23 @@ impl GroupProgress {
     }
 }
 
+/// What [`Admin::switch_master`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterSwitch {
+    /// The broker group (`brokerName`).
+    pub broker_name: String,
+    /// The role the new master took: the old master's, `ASYNC_MASTER` or `SYNC_MASTER`.
+    pub role: String,
+    /// The `brokerId` the old master took: the new master's former id.
+    pub old_master_id: i64,
+    /// The old master's CommitLog end (bytes) just before it was demoted.
+    pub old_master_offset: i64,
+    /// The new master's CommitLog end (bytes) just before the switch. Under ASYNC_MASTER,
+    /// bytes between this and `old_master_offset` are cut from the old master when it
+    /// rejoins (if nothing was written meanwhile, the two are equal).
+    pub new_master_offset: i64,
+}
+
 /// The admin client. Registers no groups; talks to name servers and brokers directly.
 #[derive(Debug, Clone)]
 pub struct Admin {
@@ -189,6 +207,118 @@ impl Admin {
         KvTable::decode(&response.body)
             .map(|table| table.table)
             .map_err(|error| Error::decode("KVTable", error))
+    }
+
+    // ----- broker settings -----
+
+    /// GET_BROKER_CONFIG of one broker: its settings, `key → value` (Java
+    /// `getBrokerConfig`).
+    ///
+    /// # Errors
+    ///
+    /// Broker errors, or a body that is not UTF-8.
+    pub async fn broker_config(&self, addr: &str) -> Result<BTreeMap<String, String>> {
+        let request = self.instance.request(RequestCode::GET_BROKER_CONFIG);
+        let response = self.instance.invoke_ok(addr, request, self.timeout).await?;
+        let text = std::str::from_utf8(&response.body).map_err(|_| {
+            Error::NotFound(format!("{addr} sent a broker config that is not UTF-8"))
+        })?;
+        Ok(parse_config_lines(text))
+    }
+
+    /// UPDATE_BROKER_CONFIG (Java `updateBrokerConfig`): sets `properties` on one broker.
+    /// A ferromq broker checks every key and value first (all or nothing), writes them into
+    /// its config file, answers, and then reopens itself in-process with them — as a master
+    /// or a slave when `brokerRole`/`brokerId` change, which must then change together
+    /// (a SLAVE needs `brokerId` ≥ 1, a master has 0). It is back within about a second;
+    /// calls to it meanwhile fail to connect.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] for a key or value that cannot be sent as a properties
+    /// line; the broker's refusal ([`Error::Broker`]: SYSTEM_ERROR naming the key,
+    /// NO_PERMISSION for a black-listed one).
+    pub async fn update_broker_config(
+        &self,
+        addr: &str,
+        properties: &[(&str, &str)],
+    ) -> Result<()> {
+        let body = properties_text(properties)?;
+        let request = self.instance.request(RequestCode::UPDATE_BROKER_CONFIG).with_body(body);
+        self.instance.invoke_ok(addr, request, self.timeout).await?;
+        Ok(())
+    }
+
+    /// Switches the master of a broker group by admin commands: waits (up to `catch_up`)
+    /// until the slave at `new_master` has replicated what the master at `old_master` held
+    /// when the call began, demotes the old master (`brokerRole=SLAVE`, the new master's
+    /// `brokerId`), then promotes the slave (the old master's role, `brokerId=0`). The old
+    /// master first stops taking writes, so the two never both do; it then follows the new
+    /// master and cuts whatever the new one lacks (under ASYNC_MASTER, what was written after
+    /// the catch-up point and not yet replicated; under SYNC_MASTER nothing that was
+    /// acknowledged). Clients re-route through the name server.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidArgument`] when the two are not master and slave of one group;
+    /// [`Error::Timeout`] when the slave does not catch up in time (nothing was changed);
+    /// [`Error::SwitchIncomplete`] when the old master was demoted but the promotion
+    /// failed; broker and transport errors.
+    pub async fn switch_master(
+        &self,
+        new_master: &str,
+        old_master: &str,
+        catch_up: Duration,
+    ) -> Result<MasterSwitch> {
+        let old = self.broker_config(old_master).await?;
+        let new = self.broker_config(new_master).await?;
+        let plan = switch_plan(&old, &new, old_master, new_master)?;
+        let (old_offset, new_offset) =
+            self.wait_caught_up(old_master, new_master, catch_up).await?;
+        let old_id = plan.old_master_id.to_string();
+        self.update_broker_config(old_master, &[("brokerRole", "SLAVE"), ("brokerId", &old_id)])
+            .await?;
+        let promoted = self
+            .update_broker_config(new_master, &[("brokerRole", &plan.role), ("brokerId", "0")])
+            .await;
+        if let Err(source) = promoted {
+            return Err(Error::SwitchIncomplete {
+                demoted: old_master.to_owned(),
+                promote: new_master.to_owned(),
+                role: plan.role,
+                source: Box::new(source),
+            });
+        }
+        Ok(MasterSwitch { old_master_offset: old_offset, new_master_offset: new_offset, ..plan })
+    }
+
+    /// Waits until `slave`'s CommitLog reaches where `master`'s ended at the first look;
+    /// returns the last (master, slave) ends seen.
+    async fn wait_caught_up(
+        &self,
+        master: &str,
+        slave: &str,
+        limit: Duration,
+    ) -> Result<(i64, i64)> {
+        let started = std::time::Instant::now();
+        let commit_log_end = |table: BTreeMap<String, String>| {
+            table.get("commitLogMaxOffset").and_then(|value| value.parse::<i64>().ok()).unwrap_or(0)
+        };
+        let target = commit_log_end(self.broker_runtime_info(master).await?);
+        loop {
+            let slave_end = commit_log_end(self.broker_runtime_info(slave).await?);
+            if slave_end >= target {
+                let master_end = commit_log_end(self.broker_runtime_info(master).await?);
+                return Ok((master_end, slave_end));
+            }
+            if started.elapsed() >= limit {
+                return Err(Error::Timeout {
+                    what: "the slave catching up with its master before the switch",
+                    elapsed: started.elapsed(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The master addresses of `target`.
@@ -702,6 +832,78 @@ fn parse_topic_stats(body: &[u8]) -> Result<BTreeMap<MessageQueue, TopicOffset>>
     Ok(out)
 }
 
+/// GET_BROKER_CONFIG's body: `key=value` lines, nothing escaped (broker.md §1.6).
+fn parse_config_lines(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.trim().to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// An UPDATE_BROKER_CONFIG body, as Java's `MixAll.properties2String`: `key=value` lines,
+/// nothing escaped, so a key must be a plain name and no value may hold a line break.
+fn properties_text(properties: &[(&str, &str)]) -> Result<Vec<u8>> {
+    let mut text = String::new();
+    for (key, value) in properties {
+        let plain_key = !key.is_empty()
+            && key.chars().all(|ch| ch.is_ascii_graphic() && !"=:#!\\".contains(ch));
+        if !plain_key {
+            return Err(Error::InvalidArgument(format!(
+                "broker config key {key:?} is not a plain name (letters, digits, no `=`, `:`, `#`, `!`, `\\`)"
+            )));
+        }
+        if value.contains(['\n', '\r']) {
+            return Err(Error::InvalidArgument(format!(
+                "the value of broker config key {key} has a line break"
+            )));
+        }
+        text.push_str(key);
+        text.push('=');
+        text.push_str(value);
+        text.push('\n');
+    }
+    Ok(text.into_bytes())
+}
+
+/// Checks that `old` (at `old_addr`) is a master and `new` (at `new_addr`) a slave of the
+/// same group, and plans the switch.
+fn switch_plan(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+    old_addr: &str,
+    new_addr: &str,
+) -> Result<MasterSwitch> {
+    let get = |config: &BTreeMap<String, String>, key: &str| {
+        config.get(key).map(|value| value.trim().to_owned()).unwrap_or_default()
+    };
+    let role = get(old, "brokerRole");
+    if role != "ASYNC_MASTER" && role != "SYNC_MASTER" {
+        return Err(Error::InvalidArgument(format!(
+            "{old_addr} is not a master (brokerRole {role:?})"
+        )));
+    }
+    let new_role = get(new, "brokerRole");
+    let new_id = get(new, "brokerId").parse::<i64>().unwrap_or(0);
+    if new_role != "SLAVE" || new_id < 1 {
+        return Err(Error::InvalidArgument(format!(
+            "{new_addr} is not a slave (brokerRole {new_role:?}, brokerId {new_id})"
+        )));
+    }
+    let (name, new_name) = (get(old, "brokerName"), get(new, "brokerName"));
+    if name != new_name {
+        return Err(Error::InvalidArgument(format!(
+            "{old_addr} is in group {name:?} but {new_addr} in {new_name:?}"
+        )));
+    }
+    Ok(MasterSwitch {
+        broker_name: name,
+        role,
+        old_master_id: new_id,
+        old_master_offset: 0,
+        new_master_offset: 0,
+    })
+}
+
 /// Parses a ConsumerConnection body.
 fn parse_consumer_connection(body: &[u8]) -> Result<ConsumerConnection> {
     let value = json::parse(body).map_err(|error| Error::decode("ConsumerConnection", error))?;
@@ -759,6 +961,34 @@ mod tests {
         assert_eq!(connection.connections[0].client_id, "a@1");
         assert_eq!(connection.message_model, "CLUSTERING");
         assert_eq!(connection.subscriptions["T"].sub_string, "*");
+    }
+
+    #[test]
+    fn broker_config_bodies_both_ways() {
+        let body = properties_text(&[("brokerRole", "SLAVE"), ("brokerId", "1")]).unwrap();
+        assert_eq!(body, b"brokerRole=SLAVE\nbrokerId=1\n");
+        assert!(properties_text(&[("bad key", "1")]).is_err());
+        assert!(properties_text(&[("a=b", "1")]).is_err());
+        assert!(properties_text(&[("", "1")]).is_err());
+        assert!(properties_text(&[("regionId", "two\nlines")]).is_err());
+        let parsed = parse_config_lines("brokerName=b\nnamesrvAddr=h:1;h:2\nbare\n");
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed["namesrvAddr"], "h:1;h:2");
+    }
+
+    #[test]
+    fn switch_plan_needs_a_master_and_a_slave_of_one_group() {
+        let config = |role: &str, id: &str, name: &str| {
+            parse_config_lines(&format!("brokerRole={role}\nbrokerId={id}\nbrokerName={name}\n"))
+        };
+        let old = config("SYNC_MASTER", "0", "g");
+        let plan = switch_plan(&old, &config("SLAVE", "2", "g"), "a", "b").unwrap();
+        assert_eq!((plan.role.as_str(), plan.old_master_id), ("SYNC_MASTER", 2));
+        assert!(
+            switch_plan(&config("SLAVE", "1", "g"), &config("SLAVE", "2", "g"), "a", "b").is_err()
+        );
+        assert!(switch_plan(&old, &config("ASYNC_MASTER", "0", "g"), "a", "b").is_err());
+        assert!(switch_plan(&old, &config("SLAVE", "1", "other"), "a", "b").is_err());
     }
 
     #[test]

@@ -118,6 +118,23 @@ pub enum Error {
     /// An admin query found nothing (no message for a key, no consumer online, …).
     #[error("{0}")]
     NotFound(String),
+    /// A master switch stopped half-way: the old master is already a slave, but the new
+    /// one was not promoted. The group has no master until it is.
+    #[error(
+        "the old master {demoted} is now a slave, but promoting {promote} failed: {source}; \
+         promote it with `ferromq broker update-config -b {promote} -k brokerRole -v {role} \
+         -k brokerId -v 0`"
+    )]
+    SwitchIncomplete {
+        /// The old master, now a slave.
+        demoted: String,
+        /// The broker that should have become the master.
+        promote: String,
+        /// The role it should have taken.
+        role: String,
+        /// Why promoting it failed.
+        source: Box<Error>,
+    },
 }
 
 impl Error {

@@ -64,6 +64,9 @@ pub struct Ha {
     pub(crate) sync: sync::SyncState,
     restart: Arc<AtomicBool>,
     restart_notify: Notify,
+    /// The settings an UPDATE_BROKER_CONFIG asked the broker to reopen with
+    /// (`crate::config_update`); held while an update reads, checks and persists them.
+    pub(crate) reopen_config: Arc<Mutex<Option<BrokerConfig>>>,
     listener: Mutex<Option<std::net::TcpListener>>,
     ha_addr: Mutex<Option<SocketAddr>>,
 }
@@ -78,6 +81,7 @@ impl Ha {
             sync: sync::SyncState::default(),
             restart: Arc::new(AtomicBool::new(false)),
             restart_notify: Notify::new(),
+            reopen_config: Arc::new(Mutex::new(None)),
             listener: Mutex::new(None),
             ha_addr: Mutex::new(None),
         }
@@ -138,9 +142,23 @@ impl Ha {
     }
 
     /// Set when the broker must restart (a slave whose CommitLog must be cut before it can
-    /// follow its master): `run` returns, and whoever runs the broker opens it again.
+    /// follow its master, or new settings from UPDATE_BROKER_CONFIG): `run` returns, and
+    /// whoever runs the broker opens it again — with [`RestartHandle::next_config`], which
+    /// also carries the new settings.
     pub fn restart_flag(&self) -> Arc<AtomicBool> {
         self.restart.clone()
+    }
+
+    /// What the runner of this broker keeps across `run` to learn whether, and with which
+    /// settings, to open the broker again.
+    pub fn restart_handle(&self) -> RestartHandle {
+        RestartHandle { wanted: self.restart.clone(), reopen_config: self.reopen_config.clone() }
+    }
+
+    /// The settings an accepted UPDATE_BROKER_CONFIG will reopen the broker with, while
+    /// that reopening is pending.
+    pub fn pending_config(&self) -> Option<BrokerConfig> {
+        self.reopen_config.lock().clone()
     }
 
     /// Resolves once a restart was asked for.
@@ -152,9 +170,34 @@ impl Ha {
         notified.await;
     }
 
-    fn request_restart(&self) {
+    pub(crate) fn request_restart(&self) {
         self.restart.store(true, Ordering::Release);
         self.restart_notify.notify_waiters();
+    }
+}
+
+/// Whether a broker asked to be opened again once `run` returned, and with which settings
+/// ([`Ha::restart_handle`]).
+#[derive(Debug, Clone)]
+pub struct RestartHandle {
+    wanted: Arc<AtomicBool>,
+    reopen_config: Arc<Mutex<Option<BrokerConfig>>>,
+}
+
+impl RestartHandle {
+    /// Whether the broker asked to be opened again.
+    pub fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Acquire)
+    }
+
+    /// `None` when no restart was asked for; otherwise the settings to open the broker
+    /// with: those of an accepted UPDATE_BROKER_CONFIG, or else `current` (a slave's cut
+    /// keeps its settings).
+    pub fn next_config(&self, current: &BrokerConfig) -> Option<BrokerConfig> {
+        if !self.wanted() {
+            return None;
+        }
+        Some(self.reopen_config.lock().clone().unwrap_or_else(|| current.clone()))
     }
 }
 

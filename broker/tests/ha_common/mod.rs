@@ -85,7 +85,8 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A broker run in-process like `main.rs` runs one: opened again when HA asks for a restart.
+/// A broker run in-process like `main.rs` runs one: opened again when it asks to (a slave's
+/// cut, or new settings from UPDATE_BROKER_CONFIG).
 pub struct RunningBroker {
     pub addr: String,
     pub ha_addr: String,
@@ -113,13 +114,14 @@ impl RunningBroker {
             loop {
                 let broker = Broker::open(config.clone()).unwrap();
                 opened += 1;
+                config = broker.config.clone();
                 if broker.config.is_master() {
                     // tokio's bind sets SO_REUSEADDR: a restart rebinds despite TIME_WAIT.
                     let ha = TcpListener::bind(("127.0.0.1", ha_port)).await.unwrap();
                     broker.ha.use_listener(ha.into_std().unwrap());
                 }
                 let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-                let restart = broker.ha.restart_flag();
+                let restart = broker.ha.restart_handle();
                 current_tx.send_replace(Arc::downgrade(&broker));
                 let (stop_run, run_stopped) = oneshot::channel::<()>();
                 let run = tokio::spawn(ferromq_broker::run(broker, listener, async {
@@ -138,7 +140,9 @@ impl RunningBroker {
                     run.await.unwrap().unwrap();
                     return opened;
                 }
-                assert!(restart.load(std::sync::atomic::Ordering::Acquire), "run ended by itself");
+                // Reopened as `main` does: with the settings an UPDATE_BROKER_CONFIG gave,
+                // on the same ports.
+                config = restart.next_config(&config).expect("run ended by itself");
             }
         });
         let running = Self { addr, ha_addr, current, stop: Some(stop), done };

@@ -2,6 +2,7 @@
 //! generate load.
 //!
 //! - `topic create|update|delete|list|route|stats`, `cluster`, `group …`, `offset …`;
+//! - `broker config|update-config|switch-master`: a broker's settings, the master switch;
 //! - `send`, `consume`, `query --key|--id`;
 //! - `bench produce|consume`: the load generator (per-second TPS and response times, then
 //!   percentiles and MB/s; `--json` for machines).
@@ -16,6 +17,8 @@ use clap::{Parser, Subcommand};
 mod admin;
 #[path = "ferromq/bench.rs"]
 mod bench;
+#[path = "ferromq/broker.rs"]
+mod broker;
 #[path = "ferromq/messages.rs"]
 mod messages;
 #[path = "ferromq/output.rs"]
@@ -43,6 +46,9 @@ enum Command {
     Topic(admin::TopicCommand),
     /// Brokers of every cluster.
     Cluster(admin::ClusterArgs),
+    /// A broker's settings: show, change, and switch a group's master.
+    #[command(subcommand)]
+    Broker(broker::BrokerCommand),
     /// Subscription groups: create, delete, list, progress (lag), connections.
     #[command(subcommand)]
     Group(admin::GroupCommand),
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Topic(command) => admin::topic(&namesrv, out, command).await,
             Command::Cluster(args) => admin::cluster(&namesrv, out, args).await,
+            Command::Broker(command) => broker::run(&namesrv, out, command).await,
             Command::Group(command) => admin::group(&namesrv, out, command).await,
             Command::Offset(command) => admin::offset(&namesrv, out, command).await,
             Command::Send(args) => messages::send(&namesrv, out, args).await,
