@@ -407,15 +407,18 @@ async fn dispatch<H: Handler>(
             let connection = connection.clone();
             tokio::spawn(async move {
                 let reply = serving.await;
-                drop(permit);
-                let Some(reply) = reply.filter(|_| !oneway) else { return };
-                if connection.send(into_response(reply, opaque)).await.is_err() {
+                if let Some(reply) = reply.filter(|_| !oneway)
+                    && connection.send(into_response(reply, opaque)).await.is_err()
+                {
                     tracing::debug!(
                         peer = %connection.peer_addr(),
                         code,
                         "connection closed before the response was sent"
                     );
                 }
+                // Released once the answer is queued: a graceful stop waits for every
+                // permit, then closes, and the writer still writes what was queued.
+                drop(permit);
             });
             None
         }
