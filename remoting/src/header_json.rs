@@ -135,7 +135,7 @@ fn language(value: &Value) -> LanguageCode {
 /// extFields as a string map; null values are dropped (Java's map lookup sees null).
 fn ext_fields(value: Value) -> Option<ExtFields> {
     let Value::Object(object) = value else { return None };
-    let mut fields = ExtFields::new();
+    let mut fields = Vec::with_capacity(object.0.len());
     for (key, value) in object.0 {
         let key = match key {
             Value::String(text) => text,
@@ -151,9 +151,11 @@ fn ext_fields(value: Value) -> Option<ExtFields> {
                 None => continue,
             },
         };
-        fields.insert(key, value);
+        fields.push((key, value));
     }
-    Some(fields)
+    // Built in one go from the sorted entries (the last of a repeated key wins, as with
+    // inserting them in turn): cheaper than a B-tree insert per entry.
+    Some(fields.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -241,6 +243,15 @@ mod tests {
         let other = decode(br#"{"code":1,"language":"KOTLIN"}"#).unwrap();
         assert_eq!(other.language, LanguageCode::Other);
         assert_eq!(other.ext_fields, None);
+    }
+
+    #[test]
+    fn a_repeated_ext_field_keeps_its_last_value() {
+        let command =
+            decode(br#"{"code":1,"extFields":{"b":"1","a":"x","b":"2","b":"3"}}"#).unwrap();
+        let fields = command.ext_fields.unwrap();
+        assert_eq!(fields.len(), 2);
+        assert_eq!(fields.get("b").map(String::as_str), Some("3"));
     }
 
     #[test]

@@ -189,8 +189,12 @@ impl Parser<'_> {
                 return Err(self.error("expected digits in an exponent"));
             }
         }
-        let mut text = String::from_utf8_lossy(&self.input[start..int_start]).into_owned();
-        text.push_str(&String::from_utf8_lossy(&self.input[int_start + zeros..self.pos]));
+        // Only ASCII sign, digits, '.', 'e' and '+' were consumed.
+        let sign = &self.input[start..int_start];
+        let rest = &self.input[int_start + zeros..self.pos];
+        let mut text = String::with_capacity(sign.len() + rest.len());
+        text.push_str(&String::from_utf8_lossy(sign));
+        text.push_str(&String::from_utf8_lossy(rest));
         Ok(Number::from_text(text))
     }
 
