@@ -158,6 +158,13 @@ impl ArbitraryCommand {
 
 /// Decodes `header` with both header decoders; round-trips whatever decodes.
 pub fn decode_headers(header: &[u8]) {
+    // The plain JSON decoder (the fast path) must agree with the tree wherever it answers.
+    if let Some(plain) = header_json::decode_plain(header) {
+        match header_json::decode_tree(header) {
+            Ok(tree) => assert_eq!(plain, tree, "plain and tree decoders disagree"),
+            Err(err) => panic!("the plain decoder accepted what the tree rejects: {err}"),
+        }
+    }
     for command in
         [header_json::decode(header), header_binary::decode(header)].into_iter().flatten()
     {

@@ -76,6 +76,15 @@ fn command() -> impl Strategy<Value = RemotingCommand> {
         )
 }
 
+/// Whatever the plain JSON header decoder accepts, it decodes exactly as the tree decoder.
+pub fn plain_json_header_agrees_with_the_tree(header: &[u8]) -> Result<(), TestCaseError> {
+    if let Some(plain) = header_json::decode_plain(header) {
+        let tree = check(header_json::decode_tree(header))?;
+        prop_assert_eq!(plain, tree, "{}", String::from_utf8_lossy(header));
+    }
+    Ok(())
+}
+
 /// Encode, split off as a frame, decode: the same command, and exactly the frame consumed.
 pub fn command_round_trips(command: &RemotingCommand) -> Result<(), TestCaseError> {
     let mut buf = BytesMut::new();
@@ -369,6 +378,21 @@ proptest! {
     #[test]
     fn prop_command_round_trips(command in command()) {
         command_round_trips(&command)?;
+    }
+
+    #[test]
+    fn prop_plain_json_header_decodes_every_header_we_write_as_the_tree_does(mut command in command()) {
+        command.serialize_type = SerializeType::Json;
+        let header = check(command.encode_header())?;
+        prop_assert!(header_json::decode_plain(&header).is_some(), "{}", String::from_utf8_lossy(&header));
+        plain_json_header_agrees_with_the_tree(&header)?;
+    }
+
+    #[test]
+    fn prop_plain_json_header_agrees_with_the_tree_on_near_misses(
+        text in r#"\{( *"(code|version|opaque|flag|language|remark|extFields|x)" *: *(-?[0-9]{1,11}|"[a-zA-Z\\u01]{0,6}"|null|true|1\.5|\{("[a-c]":("[a-z]{0,3}"|1|null),?){0,3}\}) *,?){0,6}\} ?"#
+    ) {
+        plain_json_header_agrees_with_the_tree(text.as_bytes())?;
     }
 
     #[test]

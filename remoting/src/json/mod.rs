@@ -15,6 +15,7 @@ mod parse;
 mod value;
 mod write;
 
+pub(crate) use parse::string_at;
 pub use parse::{MAX_DEPTH, parse};
 pub use value::{Number, Object, Value};
 pub use write::{JsonStyle, to_vec, write_string};

@@ -33,6 +33,18 @@ pub fn parse(input: &[u8]) -> Result<Value> {
     Ok(value)
 }
 
+/// The JSON string starting with the `"` at `input[pos]`, escapes resolved exactly as
+/// [`parse`] resolves them, and the position just past its closing quote; `None` if there
+/// is no valid string there.
+pub(crate) fn string_at(input: &[u8], pos: usize) -> Option<(String, usize)> {
+    if input.get(pos) != Some(&b'"') {
+        return None;
+    }
+    let mut parser = Parser { input, pos };
+    let text = parser.string(b'"').ok()?;
+    Some((text, parser.pos))
+}
+
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
