@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use ferromq_message::message::canonical_socket_addr;
 use ferromq_message::msg_id::encode_offset_msg_id;
-use ferromq_message::properties::{Properties, encode_properties, find_property, parse_properties};
+use ferromq_message::properties::{
+    Properties, encode_properties, find_property, iter_properties, parse_properties,
+};
 use ferromq_message::validate::{Dialect, RETRY_GROUP_TOPIC_PREFIX, check_topic};
 use ferromq_message::{property, sysflag};
 use ferromq_remoting::headers::{
@@ -161,10 +163,10 @@ async fn send_checked(
             .await;
     }
     let raw_properties = header.properties.as_deref().unwrap_or("");
-    let mut properties = stored_properties(broker, raw_properties, to_dlq);
-    let transaction_id = find_property(&properties, property::UNIQ_KEY)
-        .map(|key| String::from_utf8_lossy(key).into_owned());
-    let half = find_property(&properties, property::TRAN_MSG).is_some_and(|v| v == b"true");
+    let client = Picked::scan(raw_properties.as_bytes());
+    let (mut properties, uniq_key) = stored_properties(broker, raw_properties, &client, to_dlq);
+    let transaction_id = Some(uniq_key);
+    let half = client.half;
     if half {
         // A half message waits in the half topic until END_TRANSACTION commits it.
         let mut map = parse_properties(&properties);
@@ -187,7 +189,7 @@ async fn send_checked(
         born_host,
         reconsume_times,
     };
-    let wait = waits_for_store(&message.properties);
+    let wait = client.wait;
     let result = put(broker, message, None).await?;
     let code = put_status_code(result.status)?;
     let code = crate::ha::replication_code(broker, &result, code, wait).await;
@@ -231,35 +233,75 @@ fn create_topic_for_send(
     }
 }
 
-/// The properties to store: the client's, plus `UNIQ_KEY` when missing and `CLUSTER`
-/// (broker.md §3.2); a DLQ redirect drops `DELAY` so no delay applies.
-fn stored_properties(broker: &Broker, raw: &str, to_dlq: bool) -> Vec<u8> {
+/// What a send needs from the client's properties, read in one pass (the last occurrence of
+/// a name wins, as [`find_property`] and [`parse_properties`] have it).
+struct Picked {
+    uniq_key: Option<String>,
+    has_cluster: bool,
+    /// `TRAN_MSG=true`: a transaction's half message.
+    half: bool,
+    /// `WAIT` absent or not `false`: the client waits for the store (and the slave).
+    wait: bool,
+}
+
+impl Picked {
+    fn scan(bytes: &[u8]) -> Picked {
+        let (mut uniq_key, mut cluster, mut tran, mut wait) = (None, None, None, None);
+        for (name, value) in iter_properties(bytes) {
+            match std::str::from_utf8(name) {
+                Ok(property::UNIQ_KEY) => uniq_key = Some(value),
+                Ok(property::CLUSTER) => cluster = Some(value),
+                Ok(property::TRAN_MSG) => tran = Some(value),
+                Ok(property::WAIT) => wait = Some(value),
+                _ => {}
+            }
+        }
+        Picked {
+            uniq_key: uniq_key.map(|key| String::from_utf8_lossy(key).into_owned()),
+            has_cluster: cluster.is_some(),
+            half: tran.is_some_and(|v| v == b"true"),
+            wait: wait.is_none_or(|v| !v.eq_ignore_ascii_case(b"false")),
+        }
+    }
+}
+
+/// The properties to store and their `UNIQ_KEY`: the client's, plus `UNIQ_KEY` when missing
+/// and `CLUSTER` (broker.md §3.2); a DLQ redirect drops `DELAY` so no delay applies.
+fn stored_properties(
+    broker: &Broker,
+    raw: &str,
+    client: &Picked,
+    to_dlq: bool,
+) -> (Vec<u8>, String) {
     let bytes = raw.as_bytes();
     let cluster = broker.config.broker_cluster_name.as_str();
-    let has_uniq = find_property(bytes, property::UNIQ_KEY).is_some();
-    let has_cluster = find_property(bytes, property::CLUSTER).is_some();
-    if !to_dlq && !has_cluster {
+    let uniq_key = client.uniq_key.clone();
+    if !to_dlq && !client.has_cluster {
         // Fast path: append to the client's encoding.
         let mut out = Vec::with_capacity(bytes.len() + 64);
         out.extend_from_slice(bytes);
         if !out.is_empty() && out.last() != Some(&2) {
             out.push(2);
         }
-        if !has_uniq {
-            append_property(&mut out, property::UNIQ_KEY, &broker.uniq_keys.next_id_now());
-        }
+        let uniq_key = uniq_key.unwrap_or_else(|| {
+            let fresh = broker.uniq_keys.next_id_now();
+            append_property(&mut out, property::UNIQ_KEY, &fresh);
+            fresh
+        });
         append_property(&mut out, property::CLUSTER, cluster);
-        return out;
+        return (out, uniq_key);
     }
     let mut map: Properties = parse_properties(bytes);
-    if !has_uniq {
-        map.insert(property::UNIQ_KEY.to_owned(), broker.uniq_keys.next_id_now());
-    }
+    let uniq_key = uniq_key.unwrap_or_else(|| {
+        let fresh = broker.uniq_keys.next_id_now();
+        map.insert(property::UNIQ_KEY.to_owned(), fresh.clone());
+        fresh
+    });
     map.insert(property::CLUSTER.to_owned(), cluster.to_owned());
     if to_dlq {
         map.remove(property::DELAY);
     }
-    encode_properties(&map)
+    (encode_properties(&map), uniq_key)
 }
 
 fn append_property(out: &mut Vec<u8>, name: &str, value: &str) {
