@@ -171,6 +171,12 @@ pub struct TransportConfig {
     pub shutdown_drain: Duration,
     /// Timeout of a client's TCP connect. Default 3 s (Java's `connectTimeoutMillis`).
     pub connect_timeout: Duration,
+    /// Threads a server runs its connections on, each a single-threaded runtime; a
+    /// connection stays on one of them for its whole life, as a Netty channel stays on its
+    /// event loop, so that its reader, its writer and the requests it answers at once never
+    /// wait for another thread to wake up. 0 runs connections on the caller's runtime.
+    /// Default: one per CPU.
+    pub event_loops: usize,
 }
 
 impl Default for TransportConfig {
@@ -183,6 +189,7 @@ impl Default for TransportConfig {
             max_connections: 10_000,
             shutdown_drain: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(3),
+            event_loops: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }

@@ -36,6 +36,13 @@ pub async fn serve<H: Handler>(
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = JoinSet::new();
     let mut report = ServerHandle::default();
+    let loops = match EventLoops::start(config.event_loops) {
+        Ok(loops) => loops,
+        Err(error) => {
+            tracing::warn!(%error, "cannot start event-loop threads; serving on this runtime");
+            None
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -56,7 +63,11 @@ pub async fn serve<H: Handler>(
                     drop(stream);
                     continue;
                 };
-                match Connection::spawn(stream, handler.clone(), config.clone(), Some(stopped.clone())) {
+                let spawned = match &loops {
+                    Some(loops) => loops.spawn(stream, handler.clone(), config.clone(), stopped.clone()).await,
+                    None => Connection::spawn(stream, handler.clone(), config.clone(), Some(stopped.clone())),
+                };
+                match spawned {
                     Ok((connection, task)) => {
                         report.accepted += 1;
                         tracing::debug!(peer = %connection.peer_addr(), id = connection.id(), "connection accepted");
@@ -79,4 +90,60 @@ pub async fn serve<H: Handler>(
         connections.abort_all();
     }
     report
+}
+
+/// Work sent to an event loop: runs inside its runtime.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads each running a single-threaded runtime, that connections are spread over (see
+/// [`TransportConfig::event_loops`]). They end when the server drops this and their last
+/// connection has closed.
+struct EventLoops {
+    loops: Vec<tokio::sync::mpsc::UnboundedSender<Job>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl EventLoops {
+    fn start(count: usize) -> std::io::Result<Option<EventLoops>> {
+        if count == 0 {
+            return Ok(None);
+        }
+        let mut loops = Vec::with_capacity(count);
+        for index in 0..count {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (jobs, mut queue) = tokio::sync::mpsc::unbounded_channel::<Job>();
+            std::thread::Builder::new().name(format!("ferromq-net-{index}")).spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(job) = queue.recv().await {
+                        job();
+                    }
+                });
+                // The server has returned, so its connections have closed; dropping the
+                // runtime here cancels whatever task is left.
+            })?;
+            loops.push(jobs);
+        }
+        Ok(Some(EventLoops { loops, next: std::sync::atomic::AtomicUsize::new(0) }))
+    }
+
+    /// Moves `stream` to the next event loop and starts serving it there.
+    async fn spawn<H: Handler>(
+        &self,
+        stream: tokio::net::TcpStream,
+        handler: Arc<H>,
+        config: TransportConfig,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<(Connection, tokio::task::JoinHandle<()>)> {
+        let stream = stream.into_std()?;
+        let index = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.loops.len();
+        let (done, spawned) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let spawned = tokio::net::TcpStream::from_std(stream)
+                .and_then(|stream| Connection::spawn(stream, handler, config, Some(stop)));
+            drop(done.send(spawned));
+        });
+        let gone = || std::io::Error::other("event loop thread is gone");
+        self.loops[index].send(job).map_err(|_| gone())?;
+        spawned.await.map_err(|_| gone())?
+    }
 }
