@@ -3,9 +3,10 @@
 //! Groups (each sets its throughput, so reports show messages/s or bytes/s):
 //!
 //! - `store/put/{128B,1KiB,4KiB}/{single,batch32}`: puts from one thread, async flush, into
-//!   warm 256 MiB segments: pre-warmed by putting before measuring, and between samples
-//!   (outside the timing) old segments are deleted, so disk use stays bounded, and the
-//!   background threads get time to pre-fault the space the next sample will use;
+//!   warm 256 MiB segments: pre-warmed by putting before measuring, samples of equal length
+//!   (~10 ms), and between samples (outside the timing) old segments are deleted, so disk use
+//!   stays bounded, and the background threads get time to pre-fault the space the next
+//!   sample will use. `ferromq-store bench` measures the unpaused steady state instead;
 //! - `store/put_sync/{1,8,64}_writers`: 1 KiB puts under sync flush, one round = one put per
 //!   writer (group commit lets concurrent writers share each flush);
 //! - `store/get/hot`: pulls of 32 in-memory 1 KiB messages (zero-copy views);
@@ -27,7 +28,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use ferromq_message::batch::encode_batch_item;
 use ferromq_message::record::crc_property::CRC_PROPERTY_LEN;
 use ferromq_message::record::{MessageVersion, record_len};
@@ -150,7 +153,14 @@ fn batch_body(body: &[u8]) -> Vec<u8> {
 
 fn put(c: &mut Criterion) {
     let mut group = c.benchmark_group("store/put");
-    group.warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    // Flat sampling, 100 samples of about 10 ms each: a sample writes ~25 MB, well inside
+    // the 64 MiB the warm thread keeps faulted in ahead of the writer. (Criterion's default
+    // linear sampling makes the last samples ten times longer than the first: those would
+    // outrun the pre-faulting and measure page faults, not warm segments.)
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(1));
     let mut fixture: Option<Fixture> = None;
     for (label, size) in SIZES {
         let body = vec![b'x'; size];

@@ -23,6 +23,8 @@ use crate::error::{Error, Result};
 use crate::file_queue::{FileQueue, Segment};
 use crate::io::{SegmentFile, Storage};
 
+/// Most bytes after an append whose cache lines are prefetched for the next one.
+const PREFETCH_MAX: usize = 4096;
 /// How far ahead of the write position pages are faulted in.
 pub(crate) const PREFAULT_WINDOW_BYTES: u64 = 64 << 20;
 
@@ -46,8 +48,14 @@ pub(crate) struct Appender {
     current: Option<Arc<Segment>>,
 }
 
-/// A segment file being created on a background thread.
-type Allocation = JoinHandle<Result<Arc<dyn SegmentFile>>>;
+/// A segment file being created on a background thread. The thread hands the file over as
+/// soon as it exists and only then faults its head in, so a roll waits for `fallocate`, never
+/// for page faults.
+#[derive(Debug)]
+struct Allocation {
+    created: crossbeam_channel::Receiver<Result<Arc<dyn SegmentFile>>>,
+    thread: JoinHandle<()>,
+}
 
 /// A record found while scanning, with where it lives.
 #[derive(Debug)]
@@ -165,8 +173,10 @@ impl CommitLog {
     fn roll(&self, appender: &mut Appender, from_offset: u64) -> Result<Arc<Segment>> {
         let path = self.files.segment_path(from_offset);
         let prepared = match appender.next_file.take() {
-            Some((offset, handle)) => {
-                let file = handle.join().map_err(|_| {
+            Some((offset, allocation)) => {
+                // The thread goes on faulting the head in, if it still is; the warm thread
+                // does the same ahead of the writer, so they only share the work.
+                let file = allocation.created.recv().map_err(|_| {
                     Error::io("pre-allocate", &path, std::io::Error::other("allocator panicked"))
                 })?;
                 match file {
@@ -210,19 +220,28 @@ impl CommitLog {
         let dir = self.files.dir().to_path_buf();
         let path = self.files.segment_path(from_offset);
         let (size, prefault) = (self.file_size(), self.prefault);
+        let (created, receiver) = crossbeam_channel::bounded(1);
         let spawned = std::thread::Builder::new().name("ferromq-alloc".into()).spawn(move || {
-            storage.create_dir_all(&dir).map_err(|e| Error::io("mkdir", &dir, e))?;
-            let file = FileQueue::create_file(&*storage, &path, size)?;
-            if prefault {
+            let file = storage
+                .create_dir_all(&dir)
+                .map_err(|e| Error::io("mkdir", &dir, e))
+                .and_then(|()| FileQueue::create_file(&*storage, &path, size));
+            let head = match &file {
+                Ok(file) if prefault => Some(file.clone()),
+                _ => None,
+            };
+            // The writer may have stopped waiting (closed store): nothing to hand over then.
+            let _ = created.send(file);
+            if let Some(file) = head {
                 // Only the head: the warm thread keeps a window ahead of the writer, so pages
                 // are dirtied just before they are written rather than all at once.
-                let head = PREFAULT_WINDOW_BYTES.min(size);
-                file.prefault_range(0, head).map_err(|e| Error::io("prefault", &path, e))?;
+                if let Err(err) = file.prefault_range(0, PREFAULT_WINDOW_BYTES.min(size)) {
+                    tracing::warn!(%err, path = %path.display(), "pre-faulting a new segment failed");
+                }
             }
-            Ok(file)
         });
-        // If no thread can be spawned the roll creates the file inline instead.
-        appender.next_file = spawned.ok().map(|handle| (from_offset, handle));
+        appender.next_file =
+            spawned.ok().map(|thread| (from_offset, Allocation { created: receiver, thread }));
         if appender.next_file.is_some() {
             self.preallocations_started.fetch_add(1, Ordering::Relaxed);
         }
@@ -236,10 +255,11 @@ impl CommitLog {
 
     /// Waits for a background allocation to finish (at close), keeping its file.
     pub(crate) fn finish_preallocation(&self, appender: &mut Appender) {
-        if let Some((offset, handle)) = appender.next_file.take()
-            && let Ok(Err(err)) = handle.join()
-        {
-            tracing::warn!(offset, %err, "pre-allocating a commit log segment failed");
+        if let Some((offset, allocation)) = appender.next_file.take() {
+            if let Ok(Err(err)) = allocation.created.recv() {
+                tracing::warn!(offset, %err, "pre-allocating a commit log segment failed");
+            }
+            let _ = allocation.thread.join();
         }
     }
 
@@ -247,10 +267,15 @@ impl CommitLog {
     pub(crate) fn write(&self, segment: &Segment, phy_offset: u64, bytes: &[u8]) -> Result<()> {
         assert!(phy_offset >= segment.from_offset, "write before segment");
         assert!(phy_offset + bytes.len() as u64 <= segment.end_offset(), "write past segment");
+        let pos = phy_offset - segment.from_offset;
         segment
             .file
-            .write_at(phy_offset - segment.from_offset, bytes)
-            .map_err(|e| Error::io("write", segment.file.path(), e))
+            .write_at(pos, bytes)
+            .map_err(|e| Error::io("write", segment.file.path(), e))?;
+        // The next append most likely has about this size: have its cache lines on the way
+        // while the caller encodes it (a copy into lines not in cache runs at memory speed).
+        segment.file.prefetch_for_write(pos + bytes.len() as u64, bytes.len().min(PREFETCH_MAX));
+        Ok(())
     }
 
     /// Publishes everything below `end` as written.

@@ -27,6 +27,24 @@ const _: () = assert!(UNIT_LEN as u64 == CQ_UNIT_SIZE_BYTES);
 
 /// How many files from the end recovery scans (RocketMQ: the last three).
 const RECOVER_FILES: usize = 3;
+/// The writer asks the warm thread to fault in a queue's file this many bytes at a time
+/// (3,276 units), two chunks ahead of the unit it writes.
+pub(crate) const WARM_CHUNK_BYTES: u64 = 64 << 10;
+
+/// A range of a file for the warm thread to fault in before the writer reaches it: a first
+/// write to a page of a preallocated file costs a page fault (microseconds on this kind of
+/// machine), once every 204 units.
+#[derive(Debug)]
+pub(crate) struct WarmRequest {
+    pub segment: Arc<Segment>,
+    /// Start, relative to the file.
+    pub pos: u64,
+    pub len: u64,
+}
+
+/// Where the writer sends [`WarmRequest`]s; bounded, and a full queue drops the request (the
+/// writer then takes the faults itself).
+pub(crate) type WarmSender = crossbeam_channel::Sender<WarmRequest>;
 
 /// One ConsumeQueue unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,10 +226,13 @@ impl ConsumeQueue {
                 .map_err(|e| Error::io("write", segment.file.path(), e))?;
             self.max_phy_end.store(unit.phy_end(), Ordering::Release);
             self.files.set_write_end(expect + CQ_UNIT_SIZE_BYTES);
+            cursor.warm_ahead(expect);
             return Ok(());
         }
         self.put_unit(queue_offset, unit)?;
-        cursor.refresh(&self.files, expect.unwrap_or(0));
+        let expect = expect.unwrap_or(0);
+        cursor.refresh(&self.files, expect);
+        cursor.warm_ahead(expect);
         Ok(())
     }
 
@@ -488,6 +509,14 @@ fn decode_chunk(chunk: &[u8]) -> CqUnit {
     CqUnit::decode(&unit)
 }
 
+/// The range to warm when the writer starts the chunk holding `pos`: the two chunks after
+/// it, cut at the file's end; `None` past the end.
+fn warm_range(pos: u64, file_size: u64) -> Option<(u64, u64)> {
+    let start = (pos / WARM_CHUNK_BYTES + 1) * WARM_CHUNK_BYTES;
+    let end = (start + 2 * WARM_CHUNK_BYTES).min(file_size);
+    (start < end).then(|| (start, end - start))
+}
+
 /// The store writer's cached handle on a queue's current file, so that appending a unit
 /// takes no lock (the segment list's lock and reference count would otherwise be the
 /// costliest part of a put). Valid while the queue's [`FileQueue::generation`] is unchanged.
@@ -495,9 +524,31 @@ fn decode_chunk(chunk: &[u8]) -> CqUnit {
 pub(crate) struct UnitCursor {
     segment: Option<Arc<Segment>>,
     generation: u64,
+    /// The warm thread, when the store runs one.
+    warm: Option<WarmSender>,
 }
 
 impl UnitCursor {
+    /// A cursor that asks `warm` (if any) to fault its files in ahead of the writer.
+    pub(crate) fn new(warm: Option<WarmSender>) -> UnitCursor {
+        UnitCursor { segment: None, generation: 0, warm }
+    }
+
+    /// Called after a unit was written at logical offset `offset`: on the first unit of a
+    /// chunk of the cached file, asks for the next two chunks (`WARM_CHUNK_BYTES` each) to be
+    /// faulted in.
+    fn warm_ahead(&self, offset: u64) {
+        let (Some(warm), Some(segment)) = (&self.warm, &self.segment) else { return };
+        let Some(pos) = offset.checked_sub(segment.from_offset) else { return };
+        if pos % WARM_CHUNK_BYTES >= CQ_UNIT_SIZE_BYTES {
+            return;
+        }
+        if let Some((pos, len)) = warm_range(pos, segment.file.size()) {
+            // Full or gone: the writer takes the page faults instead.
+            let _ = warm.try_send(WarmRequest { segment: segment.clone(), pos, len });
+        }
+    }
+
     /// The cached segment if it still belongs to `files` and holds `[from, to)`.
     fn holding(&self, files: &FileQueue, from: u64, to: u64) -> Option<&Arc<Segment>> {
         let segment = self.segment.as_ref()?;
@@ -623,6 +674,41 @@ mod tests {
         assert_eq!(cq.max_offset(), 12);
         assert_eq!(cq.unit(6).unwrap(), Some(unit(600)));
         assert_eq!(cq.units_from(10, 5).unwrap(), vec![unit(1001), unit(1101)]);
+    }
+
+    #[test]
+    fn the_writers_cursor_asks_for_each_chunk_two_ahead_once() {
+        let dir = tempfile::tempdir().unwrap();
+        // 20,000 units: 400,000 bytes, six chunks and a bit.
+        let file_size = 20_000 * CQ_UNIT_SIZE_BYTES;
+        let cq = ConsumeQueue::open(Arc::new(FsStorage), dir.path(), "T", 0, file_size).unwrap();
+        let (sender, requests) = crossbeam_channel::bounded(64);
+        let mut cursor = UnitCursor::new(Some(sender));
+        for i in 0..25_000 {
+            cq.ensure_capacity_with(&mut cursor, i).unwrap();
+            cq.append_unit(&mut cursor, i, unit(i * 100)).unwrap();
+        }
+        let got: Vec<(u64, u64, u64)> =
+            requests.try_iter().map(|r| (r.segment.from_offset, r.pos, r.len)).collect();
+        let chunk = WARM_CHUNK_BYTES;
+        let mut want = Vec::new();
+        for (file, units) in [(0, 20_000u64), (file_size, 5_000)] {
+            let size = units * CQ_UNIT_SIZE_BYTES;
+            // The first unit of each chunk asks for the two after it, cut at the file end
+            // (the file is preallocated whole, so the second file's range reaches its end).
+            for k in (0..).take_while(|k| k * chunk < size) {
+                if (k + 1) * chunk < file_size {
+                    want.push((
+                        file,
+                        (k + 1) * chunk,
+                        ((k + 3) * chunk).min(file_size) - (k + 1) * chunk,
+                    ));
+                }
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(cq.units_from(19_999, 2).unwrap(), vec![unit(1_999_900)]);
+        assert_eq!(cq.unit(24_999).unwrap(), Some(unit(2_499_900)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::commit_log::PREFAULT_WINDOW_BYTES;
 use crate::config::{FlushMode, PAGE_SIZE_BYTES};
+use crate::consume_queue::WarmRequest;
 use crate::error::Result;
 use crate::store::Inner;
 
@@ -237,21 +238,42 @@ pub(crate) fn index_catch_up(inner: &Inner) -> Result<()> {
 /// How often the warm thread looks at the write position.
 const WARM_TICK: Duration = Duration::from_millis(2);
 /// Pages faulted in per call, so the thread yields often.
-const WARM_CHUNK_BYTES: u64 = 4 << 20;
+const WARM_CHUNK_BYTES: u64 = 1 << 20;
 
 /// The warm thread: keeps the `PREFAULT_WINDOW_BYTES` ahead of the CommitLog's write
 /// position faulted in, so appends land on warm pages (a cold page costs microseconds to
-/// fault) without dirtying a whole segment of zeros at once. The head of each new segment is
+/// fault) without dirtying a whole segment of zeros at once, and faults in the ConsumeQueue
+/// chunks the writer asks for (`consume_queue::WarmRequest`). The head of each new segment is
 /// warmed by the thread that allocates it.
 pub(crate) fn run_warm(inner: &Inner) {
     let log = &inner.commit_log;
+    let requests = inner.queue_warm.as_ref().map(|(_, receiver)| receiver);
     let mut warmed_to = 0u64;
-    while !inner.shutdown.sleep(WARM_TICK) {
+    loop {
+        // Wait for a queue's request, or a tick to look at the CommitLog.
+        match requests {
+            Some(requests) => {
+                if let Ok(request) = requests.recv_timeout(WARM_TICK) {
+                    warm_queue_chunk(&request);
+                    requests.try_iter().for_each(|request| warm_queue_chunk(&request));
+                }
+            }
+            None => {
+                inner.shutdown.sleep(WARM_TICK);
+            }
+        }
+        if inner.shutdown.is_signalled() {
+            return;
+        }
         let end = log.max_offset();
         let Some(segment) = log.files().segment_for(end) else { continue };
         let target = (end + PREFAULT_WINDOW_BYTES).min(segment.end_offset());
         warmed_to = warmed_to.max(end);
         while warmed_to < target && !inner.shutdown.is_signalled() {
+            // Queues first: their chunks are small and needed sooner.
+            for request in requests.into_iter().flat_map(|r| r.try_iter()) {
+                warm_queue_chunk(&request);
+            }
             let len = WARM_CHUNK_BYTES.min(target - warmed_to);
             if let Err(err) = segment.file.prefault_range(warmed_to - segment.from_offset, len) {
                 tracing::warn!(%err, "pre-faulting the commit log failed; appends may stall");
@@ -259,5 +281,12 @@ pub(crate) fn run_warm(inner: &Inner) {
             }
             warmed_to += len;
         }
+    }
+}
+
+fn warm_queue_chunk(request: &WarmRequest) {
+    let file = &request.segment.file;
+    if let Err(err) = file.prefault_range(request.pos, request.len) {
+        tracing::debug!(%err, path = %file.path().display(), "pre-faulting a consume queue failed");
     }
 }

@@ -41,6 +41,12 @@ pub(crate) trait SegmentFile: Send + Sync + fmt::Debug {
         let _ = (pos, len);
         Ok(())
     }
+    /// A hint that `[pos, pos + len)` is written next: its cache lines are fetched for
+    /// writing now, so the next append copies into cache instead of waiting for memory.
+    /// Changes no byte; out-of-range parts are ignored. A no-op where unsupported.
+    fn prefetch_for_write(&self, pos: u64, len: usize) {
+        let _ = (pos, len);
+    }
 }
 
 /// Directory entry as [`Storage::list`] reports it.

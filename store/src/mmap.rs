@@ -111,6 +111,15 @@ impl SegmentFile for MappedSegment {
         self.map.flush_range(start, len)
     }
 
+    fn prefetch_for_write(&self, pos: u64, len: usize) {
+        let Ok(start) = usize::try_from(pos) else { return };
+        let end = start.saturating_add(len).min(self.map.len());
+        let base = self.map.as_ptr();
+        for line in (start..end).step_by(CACHE_LINE_BYTES) {
+            prefetch_line_for_write(base.wrapping_add(line));
+        }
+    }
+
     fn prefault_range(&self, pos: u64, len: u64) -> io::Result<()> {
         let len = usize::try_from(len).unwrap_or(usize::MAX).min(self.size as usize);
         let start = self.check_range(pos, len)?;
@@ -127,6 +136,24 @@ impl SegmentFile for MappedSegment {
         }
     }
 }
+
+/// The unit `prefetch_for_write` steps by.
+const CACHE_LINE_BYTES: usize = 64;
+
+/// Asks the CPU to bring the cache line at `line` in, owned for writing (`prefetchw`).
+#[cfg(target_arch = "x86_64")]
+fn prefetch_line_for_write(line: *const u8) {
+    use std::arch::x86_64::{_MM_HINT_ET0, _mm_prefetch};
+    // SAFETY: a prefetch is a hint: it never faults and changes no memory, whatever the
+    // address; `line` is inside the mapping anyway.
+    #[expect(unsafe_code, reason = "a prefetch hint into a mapped segment this store owns")]
+    unsafe {
+        _mm_prefetch::<_MM_HINT_ET0>(line.cast::<i8>());
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn prefetch_line_for_write(_line: *const u8) {}
 
 /// Bytes of a mapped segment, keeping the mapping alive.
 #[derive(Debug)]

@@ -31,7 +31,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 use crate::checkpoint::Checkpoint;
 use crate::commit_log::{Appender, CommitLog};
 use crate::config::{FlushMode, RecoveryMode, StoreConfig};
-use crate::consume_queue::{ConsumeQueue, CqUnit, UnitCursor};
+use crate::consume_queue::{ConsumeQueue, CqUnit, UnitCursor, WarmRequest, WarmSender};
 use crate::dispatch::{Shutdown, Waker};
 use crate::error::{Error, Result};
 use crate::index_file::IndexService;
@@ -45,6 +45,8 @@ const RECORD_OVERHEAD_MAX: usize = 64 * 1024;
 const PROPERTIES_MAX: usize = i16::MAX as usize;
 /// How far the index thread may lag behind the CommitLog before a put wakes it.
 const INDEX_WAKE_LAG_BYTES: u64 = 256 * 1024;
+/// ConsumeQueue warm requests that may wait for the warm thread; more are dropped.
+const QUEUE_WARM_REQUESTS_MAX: usize = 1024;
 /// Upper bound of one pull's bytes (RocketMQ's 128 MiB `maxPullSize`).
 const PULL_BYTES_MAX: u64 = 128 << 20;
 
@@ -278,6 +280,8 @@ pub(crate) struct Inner {
     pub checkpoint: Checkpoint,
     pub index: IndexService,
     pub index_waker: Waker,
+    /// ConsumeQueue ranges for the warm thread to fault in (only when it runs).
+    pub queue_warm: Option<(WarmSender, crossbeam_channel::Receiver<WarmRequest>)>,
     /// Physical offset from which the index thread reads next.
     pub index_reput: AtomicU64,
     pub shutdown: Shutdown,
@@ -301,8 +305,10 @@ pub(crate) struct Writer {
     pub replica_dispatched: u64,
 }
 
-/// The writer's state of every queue, by topic and queue id.
-pub(crate) type WriteQueues = HashMap<String, HashMap<i32, WriteQueue>>;
+/// The writer's state of every queue, by topic and queue id. Hashed with foldhash (seeded
+/// per process, so topic names cannot be chosen to collide): SipHash was 5% of a put.
+pub(crate) type WriteQueues = HashMap<String, HashMap<i32, WriteQueue, FastHash>, FastHash>;
+type FastHash = foldhash::fast::RandomState;
 
 /// The writer's state of one queue.
 #[derive(Debug)]
@@ -314,8 +320,8 @@ pub(crate) struct WriteQueue {
 }
 
 impl WriteQueue {
-    fn new(cq: Arc<ConsumeQueue>, next_offset: i64) -> WriteQueue {
-        WriteQueue { cq, next_offset, cursor: UnitCursor::default() }
+    fn new(cq: Arc<ConsumeQueue>, next_offset: i64, warm: Option<WarmSender>) -> WriteQueue {
+        WriteQueue { cq, next_offset, cursor: UnitCursor::new(warm) }
     }
 }
 
@@ -858,11 +864,15 @@ impl Inner {
         let delay_levels_ms = config.delay_levels_ms()?;
         let memory_bytes = config.physical_memory_bytes.unwrap_or_else(physical_memory_bytes) / 100
             * u64::from(config.access_message_in_memory_max_ratio);
-        let mut write_queues = WriteQueues::new();
+        let queue_warm = commit_log
+            .prefault_enabled()
+            .then(|| crossbeam_channel::bounded(QUEUE_WARM_REQUESTS_MAX));
+        let warm_sender = || queue_warm.as_ref().map(|(sender, _)| sender.clone());
+        let mut write_queues = WriteQueues::default();
         for (topic, by_id) in &queues {
             for (&queue_id, cq) in by_id {
                 let entry = write_queues.entry(topic.clone()).or_default();
-                entry.insert(queue_id, WriteQueue::new(cq.clone(), cq.max_offset()));
+                entry.insert(queue_id, WriteQueue::new(cq.clone(), cq.max_offset(), warm_sender()));
             }
         }
         Ok(Inner {
@@ -881,6 +891,7 @@ impl Inner {
             checkpoint,
             index,
             index_waker: Waker::default(),
+            queue_warm,
             index_reput: AtomicU64::new(0),
             shutdown: Shutdown::default(),
             poison: OnceLock::new(),
@@ -1157,7 +1168,9 @@ impl Inner {
     ) -> Result<&'w mut WriteQueue> {
         if !queues.get(topic).is_some_and(|by_id| by_id.contains_key(&queue_id)) {
             let cq = self.create_queue(topic, queue_id)?;
-            queues.entry(topic.to_owned()).or_default().insert(queue_id, WriteQueue::new(cq, 0));
+            let warm = self.queue_warm.as_ref().map(|(sender, _)| sender.clone());
+            let queue = WriteQueue::new(cq, 0, warm);
+            queues.entry(topic.to_owned()).or_default().insert(queue_id, queue);
         }
         match queues.get_mut(topic).and_then(|by_id| by_id.get_mut(&queue_id)) {
             Some(queue) => Ok(queue),
