@@ -252,6 +252,29 @@ async fn cli_topic_send_query_offset_and_bench() {
     .unwrap();
     let summary: serde_json::Value = serde_json::from_str(bench.lines().last().unwrap()).unwrap();
     assert_eq!(summary["messages"], 1000);
+    // Raw frames over two connections: exactly the count, all acknowledged.
+    let bench = run(vec![
+        "--json",
+        "--runtime-threads",
+        "1",
+        "bench",
+        "produce",
+        "-t",
+        "CliTopic",
+        "-c",
+        "3000",
+        "-w",
+        "16",
+        "-s",
+        "64",
+        "--producers",
+        "2",
+        "--raw-frames",
+    ])
+    .await
+    .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(bench.lines().last().unwrap()).unwrap();
+    assert_eq!((summary["messages"].as_u64(), summary["failures"].as_u64()), (Some(3000), Some(0)));
     let consumed = run(vec![
         "--json",
         "bench",
@@ -262,7 +285,7 @@ async fn cli_topic_send_query_offset_and_bench() {
         "CG_bench",
         "--from-first",
         "-c",
-        "3003",
+        "6003",
         "-d",
         "20s",
     ])
@@ -270,5 +293,5 @@ async fn cli_topic_send_query_offset_and_bench() {
     .unwrap();
     let summary: serde_json::Value =
         serde_json::from_str(consumed.lines().last().unwrap()).unwrap();
-    assert_eq!(summary["messages"], 3003);
+    assert_eq!(summary["messages"], 6003);
 }

@@ -5,8 +5,13 @@
 //!
 //! The hot path reuses one body buffer for every message and never formats anything per
 //! message unless keys are asked for; every sender records into one lock-free histogram.
+//!
+//! With `raw_frames`, the producer only builds the frames and resolves the broker; the run
+//! replays them over plain connections (module `raw`), to measure the broker without the
+//! client's per-message CPU competing for the same cores.
 
 mod histogram;
+mod raw;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,6 +64,10 @@ pub struct ProduceBench {
     pub keys: bool,
     /// Tag of every message.
     pub tag: Option<String>,
+    /// Replay pre-encoded send frames instead of sending through the producer (measures the
+    /// broker, not the client; see `raw_frames` mode in the module docs). Single async sends
+    /// with binary headers only.
+    pub raw_frames: bool,
 }
 
 /// A consume run.
@@ -241,6 +250,9 @@ pub async fn run_produce(bench: &ProduceBench, mut on_tick: impl FnMut(&Tick)) -
     let body =
         Bytes::from((0..bench.message_size).map(|i| b'a' + (i % 26) as u8).collect::<Vec<u8>>());
     let stats = Arc::new(Stats::default());
+    if bench.raw_frames {
+        return run_raw_frames(bench, producers, &body, stats, on_tick).await;
+    }
     let claimed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let deadline = bench.duration.map(|duration| started + duration);
@@ -273,6 +285,37 @@ pub async fn run_produce(bench: &ProduceBench, mut on_tick: impl FnMut(&Tick)) -
         producer.shutdown().await;
     }
     Ok(summary)
+}
+
+/// [`run_produce`] in raw-frames mode: the replay runs while this reports ticks.
+async fn run_raw_frames(
+    bench: &ProduceBench,
+    producers: Vec<Producer>,
+    body: &Bytes,
+    stats: Arc<Stats>,
+    mut on_tick: impl FnMut(&Tick),
+) -> Result<Summary> {
+    let started = Instant::now();
+    let mut ticker = Ticker { last: Some(started), ..Ticker::default() };
+    let mut interval = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let outcome = {
+        let replay = raw::run(bench, &producers[0], body, &stats);
+        tokio::pin!(replay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => on_tick(&ticker.tick(&stats)),
+                outcome = &mut replay => break outcome,
+            }
+        }
+    };
+    let summary = stats.summary(started.elapsed());
+    for producer in producers {
+        producer.shutdown().await;
+    }
+    outcome.map(|()| summary)
 }
 
 /// One sender in flight.

@@ -447,6 +447,34 @@ impl Producer {
         self.check_running()?;
         self.inner.sender.publish_queues(topic).await
     }
+
+    /// What a send of `message` to `queue` would do, without sending: the master's address,
+    /// the encoded request frame (opaque 0) and the message's `UNIQ_KEY`. The raw-frames
+    /// bench replays such frames.
+    ///
+    /// # Errors
+    ///
+    /// As a send: invalid messages, no route, no broker address.
+    pub(crate) async fn encoded_send(
+        &self,
+        message: Message,
+        queue: &MessageQueue,
+    ) -> Result<(String, bytes::BytesMut, String)> {
+        self.check_running()?;
+        let sender = &self.inner.sender;
+        let out = sender.prepare(message)?;
+        let addr = sender
+            .instance
+            .master_addr_or_refresh(&queue.broker_name, &out.topic)
+            .await
+            .ok_or_else(|| Error::BrokerNotFound { broker_name: queue.broker_name.clone() })?;
+        let mut frame = bytes::BytesMut::new();
+        sender
+            .build_request(&out, queue)
+            .encode(&mut frame)
+            .map_err(|err| Error::InvalidArgument(format!("cannot encode a send: {err}")))?;
+        Ok((addr, frame, out.msg_id))
+    }
 }
 
 fn expect_result(result: Option<SendResult>) -> Result<SendResult> {

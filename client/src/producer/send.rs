@@ -425,7 +425,7 @@ impl Sender {
         process_send_response(&addr, out, queue, &response).map(Some)
     }
 
-    fn build_request(&self, out: &Outgoing, queue: &MessageQueue) -> RemotingCommand {
+    pub(crate) fn build_request(&self, out: &Outgoing, queue: &MessageQueue) -> RemotingCommand {
         let header = SendMessageRequestHeaderV2 {
             a: self.config.group.clone(),
             b: out.topic.clone(),

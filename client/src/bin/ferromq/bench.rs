@@ -71,6 +71,12 @@ pub struct ProduceArgs {
     /// answer) before and after the run, and print the send latency against it.
     #[arg(long)]
     rtt_reference: bool,
+    /// Measure the broker, not the client: the producer builds one send frame per queue
+    /// (as a send would) and each connection (one per --producers) replays them with only
+    /// the opaque and the UNIQ_KEY's last digits changed, reading answers by length and
+    /// code. Single async sends with binary headers only.
+    #[arg(long, conflicts_with_all = ["json_headers", "keys", "batch"])]
+    raw_frames: bool,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +241,7 @@ pub async fn run(namesrv: &str, out: Output, command: BenchCommand) -> Result<()
                 count: args.count,
                 keys: args.keys,
                 tag: args.tag,
+                raw_frames: args.raw_frames,
             };
             let request_bytes = args.size * args.batch + 300;
             let before = match args.rtt_reference {
