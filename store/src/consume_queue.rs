@@ -11,13 +11,15 @@
 //! published write position.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 
 use crate::config::{CQ_UNIT_SIZE_BYTES, PAGE_SIZE_BYTES};
 use crate::error::{Error, Result};
 use crate::file_queue::{FileQueue, Segment};
-use crate::io::Storage;
+use crate::io::{SegmentFile, Storage};
 
 const PHY_OFFSET_POS: usize = 0;
 const SIZE_POS: usize = PHY_OFFSET_POS + 8;
@@ -31,15 +33,20 @@ const RECOVER_FILES: usize = 3;
 /// (3,276 units), two chunks ahead of the unit it writes.
 pub(crate) const WARM_CHUNK_BYTES: u64 = 64 << 10;
 
-/// A range of a file for the warm thread to fault in before the writer reaches it: a first
-/// write to a page of a preallocated file costs a page fault (microseconds on this kind of
-/// machine), once every 204 units.
+/// Work the writer hands to the warm thread so that a put never waits for it.
 #[derive(Debug)]
-pub(crate) struct WarmRequest {
-    pub segment: Arc<Segment>,
-    /// Start, relative to the file.
-    pub pos: u64,
-    pub len: u64,
+pub(crate) enum WarmRequest {
+    /// Fault in a range of a queue's file: a first write to a page of a preallocated file
+    /// costs a page fault (microseconds on this kind of machine), once every 204 units.
+    Range {
+        segment: Arc<Segment>,
+        /// Start, relative to the file.
+        pos: u64,
+        len: u64,
+    },
+    /// Create the queue's next file: `fallocate`, `mmap` and three directory syncs, which
+    /// under heavy write-back can take hundreds of milliseconds.
+    NextFile(Weak<ConsumeQueue>),
 }
 
 /// Where the writer sends [`WarmRequest`]s; bounded, and a full queue drops the request (the
@@ -106,6 +113,9 @@ pub(crate) struct ConsumeQueue {
     min_logic_offset: AtomicU64,
     /// End offset (`phy_offset + size`) of the last real unit written; -1 if none.
     max_phy_end: AtomicI64,
+    /// The file after the last one, created ahead of need by the warm thread, with its
+    /// start offset; taken by [`ConsumeQueue::ensure_capacity`] if it is still the next.
+    next_file: Mutex<Option<(u64, Arc<dyn SegmentFile>)>>,
 }
 
 impl ConsumeQueue {
@@ -127,7 +137,35 @@ impl ConsumeQueue {
             files,
             min_logic_offset: AtomicU64::new(min),
             max_phy_end: AtomicI64::new(-1),
+            next_file: Mutex::new(None),
         })
+    }
+
+    /// Creates the file after the last one (unless it is already prepared), for
+    /// [`ConsumeQueue::ensure_capacity`] to take. Runs on the warm thread.
+    pub(crate) fn prepare_next_file(&self) -> Result<()> {
+        // Held while creating: a cut or the writer waits rather than race with it.
+        let mut prepared = self.next_file.lock();
+        let Some(last) = self.files.last() else { return Ok(()) };
+        let next = last.end_offset();
+        if prepared.as_ref().is_some_and(|(offset, _)| *offset == next) {
+            return Ok(());
+        }
+        *prepared = Some((next, self.files.create_segment_file(next)?));
+        Ok(())
+    }
+
+    /// Deletes the prepared next file, if any: after a cut it may lie past a gap, which
+    /// would break the queue at the next open.
+    fn discard_next_file(&self) -> Result<()> {
+        let prepared = self.next_file.lock().take();
+        match prepared {
+            Some((offset, file)) => {
+                drop(file);
+                self.files.remove_unlisted_file(offset)
+            }
+            None => Ok(()),
+        }
     }
 
     pub(crate) fn topic(&self) -> &str {
@@ -328,7 +366,9 @@ impl ConsumeQueue {
                 Some(last) if last.end_offset() < need_end => last.end_offset(),
                 Some(_) => return Ok(()),
             };
-            self.files.push_segment(next, None)?;
+            let prepared = self.next_file.lock().take();
+            let prepared = prepared.filter(|(offset, _)| *offset == next).map(|(_, file)| file);
+            self.files.push_segment(next, prepared)?;
         }
     }
 
@@ -418,6 +458,7 @@ impl ConsumeQueue {
     /// Cuts every unit at or after `queue_offset` (abnormal recovery rebuilds them from the
     /// CommitLog, so torn or garbage units written after the last flush cannot survive).
     pub(crate) fn truncate_to_offset(&self, queue_offset: i64) -> Result<()> {
+        self.discard_next_file()?;
         // Saturating: a hostile queue offset (from a damaged record) cuts nothing.
         let end = (queue_offset.max(0) as u64)
             .saturating_mul(CQ_UNIT_SIZE_BYTES)
@@ -496,6 +537,7 @@ impl ConsumeQueue {
 
     /// Removes every file of this queue.
     pub(crate) fn destroy(&self) -> Result<()> {
+        self.discard_next_file()?;
         self.files.destroy()?;
         self.min_logic_offset.store(0, Ordering::Release);
         self.max_phy_end.store(-1, Ordering::Release);
@@ -524,13 +566,14 @@ fn warm_range(pos: u64, file_size: u64) -> Option<(u64, u64)> {
 pub(crate) struct UnitCursor {
     segment: Option<Arc<Segment>>,
     generation: u64,
-    /// The warm thread, when the store runs one.
-    warm: Option<WarmSender>,
+    /// The warm thread (when the store runs one) and the queue this cursor writes.
+    warm: Option<(WarmSender, Weak<ConsumeQueue>)>,
 }
 
 impl UnitCursor {
-    /// A cursor that asks `warm` (if any) to fault its files in ahead of the writer.
-    pub(crate) fn new(warm: Option<WarmSender>) -> UnitCursor {
+    /// A cursor that asks `warm` (if any) to fault `queue`'s files in ahead of the writer
+    /// and to create its next file before it is needed.
+    pub(crate) fn new(warm: Option<(WarmSender, Weak<ConsumeQueue>)>) -> UnitCursor {
         UnitCursor { segment: None, generation: 0, warm }
     }
 
@@ -538,14 +581,19 @@ impl UnitCursor {
     /// chunk of the cached file, asks for the next two chunks (`WARM_CHUNK_BYTES` each) to be
     /// faulted in.
     fn warm_ahead(&self, offset: u64) {
-        let (Some(warm), Some(segment)) = (&self.warm, &self.segment) else { return };
+        let (Some((warm, queue)), Some(segment)) = (&self.warm, &self.segment) else { return };
         let Some(pos) = offset.checked_sub(segment.from_offset) else { return };
         if pos % WARM_CHUNK_BYTES >= CQ_UNIT_SIZE_BYTES {
             return;
         }
-        if let Some((pos, len)) = warm_range(pos, segment.file.size()) {
-            // Full or gone: the writer takes the page faults instead.
-            let _ = warm.try_send(WarmRequest { segment: segment.clone(), pos, len });
+        // Full or gone: the writer takes the page faults, or creates the file, itself.
+        let size = segment.file.size();
+        if let Some((pos, len)) = warm_range(pos, size) {
+            let _ = warm.try_send(WarmRequest::Range { segment: segment.clone(), pos, len });
+        }
+        if pos / WARM_CHUNK_BYTES == size / 2 / WARM_CHUNK_BYTES {
+            // Half way through the file: time enough to create the next one.
+            let _ = warm.try_send(WarmRequest::NextFile(queue.clone()));
         }
     }
 
@@ -681,18 +729,37 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // 20,000 units: 400,000 bytes, six chunks and a bit.
         let file_size = 20_000 * CQ_UNIT_SIZE_BYTES;
-        let cq = ConsumeQueue::open(Arc::new(FsStorage), dir.path(), "T", 0, file_size).unwrap();
+        let cq = Arc::new(
+            ConsumeQueue::open(Arc::new(FsStorage), dir.path(), "T", 0, file_size).unwrap(),
+        );
         let (sender, requests) = crossbeam_channel::bounded(64);
-        let mut cursor = UnitCursor::new(Some(sender));
-        for i in 0..25_000 {
+        let mut cursor = UnitCursor::new(Some((sender, Arc::downgrade(&cq))));
+        let mut next_files = Vec::new();
+        let mut got = Vec::new();
+        let mut prepared = None;
+        for i in 0..30_000 {
+            if i == 20_000 {
+                let next = cq.next_file.lock().as_ref().map(|(at, file)| (*at, file.clone()));
+                prepared = Some(next.expect("the second file is prepared before it is needed"));
+            }
             cq.ensure_capacity_with(&mut cursor, i).unwrap();
             cq.append_unit(&mut cursor, i, unit(i * 100)).unwrap();
+            for request in requests.try_iter() {
+                match request {
+                    WarmRequest::Range { segment, pos, len } => {
+                        got.push((segment.from_offset, pos, len));
+                    }
+                    WarmRequest::NextFile(queue) => {
+                        // As the warm thread does: the file exists before the writer needs it.
+                        queue.upgrade().unwrap().prepare_next_file().unwrap();
+                        next_files.push(i);
+                    }
+                }
+            }
         }
-        let got: Vec<(u64, u64, u64)> =
-            requests.try_iter().map(|r| (r.segment.from_offset, r.pos, r.len)).collect();
         let chunk = WARM_CHUNK_BYTES;
         let mut want = Vec::new();
-        for (file, units) in [(0, 20_000u64), (file_size, 5_000)] {
+        for (file, units) in [(0, 20_000u64), (file_size, 10_000)] {
             let size = units * CQ_UNIT_SIZE_BYTES;
             // The first unit of each chunk asks for the two after it, cut at the file end
             // (the file is preallocated whole, so the second file's range reaches its end).
@@ -707,8 +774,48 @@ mod tests {
             }
         }
         assert_eq!(got, want);
+        // Asked once per file, in the chunk holding its middle (byte 200,000: chunk 3).
+        // The writer took the prepared file rather than creating one.
+        let (at, file) = prepared.unwrap();
+        assert_eq!(at, file_size);
+        assert!(Arc::ptr_eq(&cq.files.segment_for(file_size).unwrap().file, &file));
+        let middle = (3 * chunk / CQ_UNIT_SIZE_BYTES + 1) as i64;
+        assert_eq!(next_files, vec![middle, 20_000 + middle]);
+        assert!(dir.path().join("T/0/00000000000000800000").exists(), "the third file is ready");
+        assert_eq!(cq.files.segment_count(), 2, "prepared, not yet part of the queue");
         assert_eq!(cq.units_from(19_999, 2).unwrap(), vec![unit(1_999_900)]);
-        assert_eq!(cq.unit(24_999).unwrap(), Some(unit(2_499_900)));
+        assert_eq!(cq.unit(29_999).unwrap(), Some(unit(2_999_900)));
+        // A reopen finds the prepared file empty and recovers the same queue.
+        drop(cursor);
+        drop(cq);
+        let cq = ConsumeQueue::open(Arc::new(FsStorage), dir.path(), "T", 0, file_size).unwrap();
+        cq.recover().unwrap();
+        assert_eq!(cq.max_offset(), 30_000);
+        assert_eq!(cq.unit(29_999).unwrap(), Some(unit(2_999_900)));
+    }
+
+    #[test]
+    fn a_cut_deletes_the_prepared_next_file_so_no_gap_is_left_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let cq = open(dir.path());
+        for i in 0..7 {
+            cq.put_unit(i, unit(i * 100)).unwrap();
+        }
+        // 100-byte files: units 0-4 in the first, 5-6 in the second; the third is prepared.
+        cq.prepare_next_file().unwrap();
+        let queue_dir = dir.path().join("TopicTest/1");
+        let third = queue_dir.join("00000000000000000200");
+        assert!(third.exists());
+        cq.prepare_next_file().unwrap();
+        assert_eq!(cq.files.segment_count(), 2, "preparing twice adds nothing");
+        cq.truncate_to_offset(2).unwrap();
+        assert!(!third.exists(), "a prepared file past the cut would leave a gap");
+        assert!(!queue_dir.join("00000000000000000100").exists());
+        drop(cq);
+        let cq = open(dir.path());
+        cq.recover().unwrap();
+        assert_eq!((cq.min_offset(), cq.max_offset()), (0, 2));
+        assert_eq!(cq.unit(1).unwrap(), Some(unit(100)));
     }
 
     #[test]

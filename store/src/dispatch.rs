@@ -285,8 +285,20 @@ pub(crate) fn run_warm(inner: &Inner) {
 }
 
 fn warm_queue_chunk(request: &WarmRequest) {
-    let file = &request.segment.file;
-    if let Err(err) = file.prefault_range(request.pos, request.len) {
-        tracing::debug!(%err, path = %file.path().display(), "pre-faulting a consume queue failed");
+    match request {
+        WarmRequest::Range { segment, pos, len } => {
+            if let Err(err) = segment.file.prefault_range(*pos, *len) {
+                let path = segment.file.path().display();
+                tracing::debug!(%err, %path, "pre-faulting a consume queue failed");
+            }
+        }
+        WarmRequest::NextFile(queue) => {
+            if let Some(queue) = queue.upgrade()
+                && let Err(err) = queue.prepare_next_file()
+            {
+                // The writer will create the file itself, and meet the error there.
+                tracing::debug!(%err, "creating a consume queue's next file ahead failed");
+            }
+        }
     }
 }

@@ -233,6 +233,25 @@ impl FileQueue {
         Ok(file)
     }
 
+    /// Creates (or reuses) the file of the segment at `from_offset`, directories included and
+    /// synced, without adding it to the queue: see [`FileQueue::push_segment`].
+    pub(crate) fn create_segment_file(&self, from_offset: u64) -> Result<Arc<dyn SegmentFile>> {
+        self.storage.create_dir_all(&self.dir).map_err(|e| Error::io("mkdir", &self.dir, e))?;
+        Self::create_file(&*self.storage, &self.segment_path(from_offset), self.file_size)
+    }
+
+    /// Deletes the file of a segment at `from_offset` that was created but never added to the
+    /// queue (a listed segment is left alone).
+    pub(crate) fn remove_unlisted_file(&self, from_offset: u64) -> Result<()> {
+        if self.segment_for(from_offset).is_some() {
+            return Ok(());
+        }
+        let path = self.segment_path(from_offset);
+        self.storage.remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        self.dir_dirty.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Makes every segment durable from the first (after a crash the page cache may hold
     /// recovered bytes that were never written back).
     pub(crate) fn flush_all(&self) -> Result<u64> {
@@ -252,12 +271,7 @@ impl FileQueue {
         }
         let file = match file {
             Some(file) => file,
-            None => {
-                self.storage
-                    .create_dir_all(&self.dir)
-                    .map_err(|e| Error::io("mkdir", &self.dir, e))?;
-                Self::create_file(&*self.storage, &self.segment_path(from_offset), self.file_size)?
-            }
+            None => self.create_segment_file(from_offset)?,
         };
         assert_eq!(file.size(), self.file_size, "pre-allocated segment has the wrong size");
         let segment = Arc::new(Segment { from_offset, file });

@@ -321,7 +321,8 @@ pub(crate) struct WriteQueue {
 
 impl WriteQueue {
     fn new(cq: Arc<ConsumeQueue>, next_offset: i64, warm: Option<WarmSender>) -> WriteQueue {
-        WriteQueue { cq, next_offset, cursor: UnitCursor::new(warm) }
+        let cursor = UnitCursor::new(warm.map(|warm| (warm, Arc::downgrade(&cq))));
+        WriteQueue { cq, next_offset, cursor }
     }
 }
 
