@@ -254,8 +254,8 @@ pub(crate) fn run_warm(inner: &Inner) {
         match requests {
             Some(requests) => {
                 if let Ok(request) = requests.recv_timeout(WARM_TICK) {
-                    warm_queue_chunk(&request);
-                    requests.try_iter().for_each(|request| warm_queue_chunk(&request));
+                    serve_queue_request(&request);
+                    requests.try_iter().for_each(|request| serve_queue_request(&request));
                 }
             }
             None => {
@@ -272,7 +272,7 @@ pub(crate) fn run_warm(inner: &Inner) {
         while warmed_to < target && !inner.shutdown.is_signalled() {
             // Queues first: their chunks are small and needed sooner.
             for request in requests.into_iter().flat_map(|r| r.try_iter()) {
-                warm_queue_chunk(&request);
+                serve_queue_request(&request);
             }
             let len = WARM_CHUNK_BYTES.min(target - warmed_to);
             if let Err(err) = segment.file.prefault_range(warmed_to - segment.from_offset, len) {
@@ -284,7 +284,7 @@ pub(crate) fn run_warm(inner: &Inner) {
     }
 }
 
-fn warm_queue_chunk(request: &WarmRequest) {
+fn serve_queue_request(request: &WarmRequest) {
     match request {
         WarmRequest::Range { segment, pos, len } => {
             if let Err(err) = segment.file.prefault_range(*pos, *len) {
