@@ -321,6 +321,52 @@ async fn raw_frames_in_both_serializations_are_answered_in_kind() {
     }
 }
 
+/// A client that sends much and reads nothing for a while fills the socket: the server's
+/// answers, written in part by the connection's reader and finished by its writer, and queued
+/// behind them, must still arrive whole, each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_to_a_client_that_stops_reading_arrive_whole() {
+    const REQUESTS: i32 = 48;
+    let running = start(TransportConfig::default()).await;
+    let mut raw = TcpStream::connect(&running.addr).await.unwrap();
+    let mut wire = BytesMut::new();
+    for opaque in 0..REQUESTS {
+        // 256 KiB bodies, each byte naming its request.
+        let body = vec![b'a' + (opaque % 26) as u8; 256 * 1024];
+        let mut request = RemotingCommand::request(ECHO).with_body(body);
+        request.serialize_type = ferromq_remoting::SerializeType::RocketMq;
+        request.opaque = opaque;
+        request.encode(&mut wire).unwrap();
+    }
+    let (mut reader, mut writer) = raw.split();
+    let send = async {
+        // In pieces, so that answers are due while the client still writes and not reads.
+        for piece in wire.chunks(1 << 20) {
+            writer.write_all(piece).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    send.await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut buf = BytesMut::new();
+    let mut seen = vec![false; REQUESTS as usize];
+    let mut answers = 0;
+    while answers < REQUESTS {
+        let read = tokio::time::timeout(Duration::from_secs(10), reader.read_buf(&mut buf)).await;
+        assert!(read.unwrap().unwrap() > 0, "the server closed after {answers} answers");
+        while let Some(frame) = FrameDecoder::default().decode(&mut buf).unwrap() {
+            let response = RemotingCommand::from_frame(frame).unwrap();
+            let opaque = response.opaque;
+            assert!(response.is_response() && (0..REQUESTS).contains(&opaque));
+            assert!(!std::mem::replace(&mut seen[opaque as usize], true), "{opaque} twice");
+            let expected = b'a' + (opaque % 26) as u8;
+            assert_eq!(response.body.len(), 256 * 1024);
+            assert!(response.body.iter().all(|&byte| byte == expected), "{opaque} garbled");
+            answers += 1;
+        }
+    }
+}
+
 #[tokio::test]
 async fn connection_limit_closes_extra_connections() {
     let running = start(TransportConfig { max_connections: 2, ..TransportConfig::default() }).await;

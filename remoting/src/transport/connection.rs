@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -50,6 +50,11 @@ struct Inner {
     /// Milliseconds since `epoch` of the last read or write.
     last_activity_ms: AtomicU64,
     epoch: Instant,
+    /// Reader and writer run on one thread (a current-thread runtime), so the reader may
+    /// write its answers itself while the writer is idle: see [`Connection::writer_idle`].
+    inline_writes: bool,
+    /// The writer holds frames it has not finished writing.
+    writer_busy: AtomicBool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -95,6 +100,8 @@ impl Connection {
         let (writes, queue) = mpsc::channel(config.write_queue_frames.max(1));
         let (closed, _) = watch::channel(false);
         let epoch = Instant::now();
+        let inline_writes = tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread;
         let connection = Connection {
             inner: Arc::new(Inner {
                 id: NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed),
@@ -105,6 +112,8 @@ impl Connection {
                 closed,
                 last_activity_ms: AtomicU64::new(0),
                 epoch,
+                inline_writes,
+                writer_busy: AtomicBool::new(false),
             }),
         };
         let writer = tokio::spawn(write_loop(connection.clone(), write_half, queue));
@@ -160,6 +169,18 @@ impl Connection {
             return Err(self.closed_error());
         }
         self.inner.writes.send(Outgoing::One(reply.into())).await.map_err(|_| self.closed_error())
+    }
+
+    /// Whether the reader may write to the socket itself now: reader and writer share one
+    /// thread (so neither runs while the other does), the writer holds no unfinished frames
+    /// and nothing waits in the write queue. Then nothing can come between the reader's
+    /// frames, and a response skips the hand-off to the writer task and its wake-up.
+    fn writer_idle(&self) -> bool {
+        let inner = &self.inner;
+        inner.inline_writes
+            && !inner.writer_busy.load(Ordering::Relaxed)
+            && inner.writes.capacity() == inner.writes.max_capacity()
+            && !self.is_closed()
     }
 
     /// Queues several frames as one entry of the write queue (they are written together).
@@ -334,11 +355,18 @@ async fn read_loop<H: Handler>(
                 answered.push(reply);
             }
         }
-        // Everything answered at once goes to the writer as one entry: one hand-off and one
-        // vectored write for all the requests one read brought in.
-        if !answered.is_empty() && connection.send_all(std::mem::take(&mut answered)).await.is_err()
-        {
-            tracing::debug!(%peer, "connection closed before the responses were sent");
+        // Everything answered at once is written together: by the reader itself when the
+        // writer is idle, else handed to the writer as one entry.
+        if !answered.is_empty() {
+            let replies = std::mem::take(&mut answered);
+            if connection.writer_idle() {
+                if let Err(error) = write_inline(&connection, read_half.as_ref(), replies) {
+                    tracing::debug!(%peer, %error, "write failed; closing connection");
+                    break 'read false;
+                }
+            } else if connection.send_all(replies).await.is_err() {
+                tracing::debug!(%peer, "connection closed before the responses were sent");
+            }
         }
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
             buf.reserve(READ_CHUNK_BYTES);
@@ -431,10 +459,42 @@ fn into_response(mut reply: Reply, opaque: i32) -> Reply {
     reply
 }
 
-/// What the writer is handed: one frame, or the frames answered from one read.
+/// Writes `replies` from the reader (see [`Connection::writer_idle`]) as far as the socket
+/// takes them without waiting; the rest goes to the writer, first in its queue (the queue
+/// is empty and nothing runs in between), to finish.
+fn write_inline(
+    connection: &Connection,
+    stream: &TcpStream,
+    replies: Vec<Reply>,
+) -> std::io::Result<()> {
+    let mut chunks = Chunks::default();
+    encode_replies(connection, &mut chunks, replies, &mut 0);
+    while chunks.has_remaining() {
+        let mut slices = [IoSlice::new(&[]); 64];
+        let filled = chunks.chunks_vectored(&mut slices);
+        match stream.try_write_vectored(&slices[..filled]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(written) => chunks.advance(written),
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error),
+        }
+    }
+    connection.touch();
+    if chunks.has_remaining() {
+        connection.inner.writer_busy.store(true, Ordering::Relaxed);
+        if connection.inner.writes.try_send(Outgoing::Written(chunks)).is_err() {
+            return Err(std::io::Error::other("the write queue is gone"));
+        }
+    }
+    Ok(())
+}
+
+/// What the writer is handed: one frame, the frames answered from one read, or the rest of
+/// frames the reader began writing.
 enum Outgoing {
     One(Reply),
     Many(Vec<Reply>),
+    Written(Chunks),
 }
 
 async fn write_loop(
@@ -451,15 +511,16 @@ async fn write_loop(
             _ = closed.wait_for(|closed| *closed) => None,
         };
         let Some(first) = first else { break };
-        if !fill_batch(&connection, &mut batch, first, &mut queue) {
-            continue;
-        }
-        if let Err(error) = write_half.write_all_buf(&mut batch).await {
+        connection.inner.writer_busy.store(true, Ordering::Relaxed);
+        if fill_batch(&connection, &mut batch, first, &mut queue)
+            && let Err(error) = write_half.write_all_buf(&mut batch).await
+        {
             tracing::debug!(peer = %connection.peer_addr(), %error, "write failed; closing connection");
             batch.clear();
             connection.close();
             break;
         }
+        connection.inner.writer_busy.store(false, Ordering::Relaxed);
         connection.touch();
     }
     // Closed: write what was queued before the close (a last response, say), briefly.
@@ -485,23 +546,14 @@ fn fill_batch(
     let mut frames = 0;
     let mut next = Some(first);
     while let Some(outgoing) = next.take() {
-        let replies = match outgoing {
-            Outgoing::One(reply) => vec![reply],
-            Outgoing::Many(replies) => replies,
-        };
-        for reply in replies {
-            match encode_reply(reply) {
-                Ok(chunks) => {
-                    for chunk in chunks {
-                        batch.push(chunk);
-                    }
-                    frames += 1;
+        match outgoing {
+            Outgoing::One(reply) => encode_replies(connection, batch, vec![reply], &mut frames),
+            Outgoing::Many(replies) => encode_replies(connection, batch, replies, &mut frames),
+            Outgoing::Written(rest) => {
+                for chunk in rest.chunks {
+                    batch.push(chunk);
                 }
-                Err(error) => tracing::error!(
-                    peer = %connection.peer_addr(),
-                    %error,
-                    "cannot encode an outgoing command; dropped"
-                ),
+                frames += 1;
             }
         }
         if frames < WRITE_BATCH_FRAMES && batch.remaining() < WRITE_BATCH_BYTES {
@@ -509,6 +561,31 @@ fn fill_batch(
         }
     }
     batch.has_remaining()
+}
+
+/// Encodes `replies` onto `batch`, counting them in `frames`; one that cannot be encoded is
+/// logged and dropped.
+fn encode_replies(
+    connection: &Connection,
+    batch: &mut Chunks,
+    replies: Vec<Reply>,
+    frames: &mut usize,
+) {
+    for reply in replies {
+        match encode_reply(reply) {
+            Ok(chunks) => {
+                for chunk in chunks {
+                    batch.push(chunk);
+                }
+                *frames += 1;
+            }
+            Err(error) => tracing::error!(
+                peer = %connection.peer_addr(),
+                %error,
+                "cannot encode an outgoing command; dropped"
+            ),
+        }
+    }
 }
 
 fn encode_reply(reply: Reply) -> crate::Result<Vec<Bytes>> {
