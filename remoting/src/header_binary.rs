@@ -25,10 +25,12 @@ use crate::ext_fields::ExtFields;
 use crate::frame::SerializeType;
 use crate::language::LanguageCode;
 
-const CODE_OFFSET: usize = 0;
+/// Offset of the i16 `code` in a binary header.
+pub const CODE_OFFSET: usize = 0;
 const LANGUAGE_OFFSET: usize = CODE_OFFSET + 2;
 const VERSION_OFFSET: usize = LANGUAGE_OFFSET + 1;
-const OPAQUE_OFFSET: usize = VERSION_OFFSET + 2;
+/// Offset of the i32 `opaque` in a binary header.
+pub const OPAQUE_OFFSET: usize = VERSION_OFFSET + 2;
 const FLAG_OFFSET: usize = OPAQUE_OFFSET + 4;
 const REMARK_LEN_OFFSET: usize = FLAG_OFFSET + 4;
 /// Bytes before the remark: the fixed fields plus the remark length.

@@ -159,13 +159,7 @@ impl ConsumeQueue {
     /// would break the queue at the next open.
     fn discard_next_file(&self) -> Result<()> {
         let prepared = self.next_file.lock().take();
-        match prepared {
-            Some((offset, file)) => {
-                drop(file);
-                self.files.remove_unlisted_file(offset)
-            }
-            None => Ok(()),
-        }
+        prepared.map_or(Ok(()), |(offset, _)| self.files.remove_unlisted_file(offset))
     }
 
     pub(crate) fn topic(&self) -> &str {

@@ -247,20 +247,14 @@ const WARM_CHUNK_BYTES: u64 = 1 << 20;
 /// warmed by the thread that allocates it.
 pub(crate) fn run_warm(inner: &Inner) {
     let log = &inner.commit_log;
-    let requests = inner.queue_warm.as_ref().map(|(_, receiver)| receiver);
+    // The channel exists exactly when pre-faulting is on, which is when this thread runs.
+    let Some((_, requests)) = &inner.queue_warm else { return };
     let mut warmed_to = 0u64;
     loop {
         // Wait for a queue's request, or a tick to look at the CommitLog.
-        match requests {
-            Some(requests) => {
-                if let Ok(request) = requests.recv_timeout(WARM_TICK) {
-                    serve_queue_request(&request);
-                    requests.try_iter().for_each(|request| serve_queue_request(&request));
-                }
-            }
-            None => {
-                inner.shutdown.sleep(WARM_TICK);
-            }
+        if let Ok(request) = requests.recv_timeout(WARM_TICK) {
+            serve_queue_request(&request);
+            requests.try_iter().for_each(|request| serve_queue_request(&request));
         }
         if inner.shutdown.is_signalled() {
             return;
@@ -271,7 +265,7 @@ pub(crate) fn run_warm(inner: &Inner) {
         warmed_to = warmed_to.max(end);
         while warmed_to < target && !inner.shutdown.is_signalled() {
             // Queues first: their chunks are small and needed sooner.
-            for request in requests.into_iter().flat_map(|r| r.try_iter()) {
+            for request in requests.try_iter() {
                 serve_queue_request(&request);
             }
             let len = WARM_CHUNK_BYTES.min(target - warmed_to);

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferromq_message::Message;
-use ferromq_remoting::frame::{FrameDecoder, SerializeType};
+use ferromq_remoting::frame::{FrameDecoder, HEADER_OFFSET, SERIALIZE_TYPE_OFFSET, SerializeType};
+use ferromq_remoting::header_binary::{CODE_OFFSET, OPAQUE_OFFSET};
 use ferromq_remoting::{RemotingCommand, ResponseCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,9 +25,8 @@ use super::{ProduceBench, Stats, micros};
 use crate::error::{Error, Result};
 use crate::producer::Producer;
 
-/// Where the opaque sits in a frame with a binary header: length (4), serialize type and
-/// header length (4), code (2), language (1), version (2).
-const BINARY_OPAQUE_POS: usize = 13;
+/// Where the opaque sits in a frame with a binary header.
+const BINARY_OPAQUE_POS: usize = HEADER_OFFSET + OPAQUE_OFFSET;
 /// Hex digits of the `UNIQ_KEY` rewritten per message.
 const KEY_COUNTER_DIGITS: usize = 8;
 
@@ -103,14 +103,18 @@ pub(super) async fn run(
 
 fn template(frame: BytesMut, uniq_key: &str) -> Result<Template> {
     let bad = |what: &str| Error::InvalidArgument(format!("raw-frames bench: {what}"));
-    if frame.get(4) != Some(&(SerializeType::RocketMq as u8)) || frame.len() < 17 {
+    if frame.get(SERIALIZE_TYPE_OFFSET) != Some(&(SerializeType::RocketMq as u8))
+        || frame.len() < BINARY_OPAQUE_POS + 4
+    {
         return Err(bad("the frame has no binary header"));
     }
     let key = uniq_key.as_bytes();
+    if key.len() < KEY_COUNTER_DIGITS {
+        return Err(bad("the UNIQ_KEY is too short"));
+    }
     let key_pos = frame
-        .windows(key.len().max(1))
+        .windows(key.len())
         .position(|window| window == key)
-        .filter(|_| key.len() >= KEY_COUNTER_DIGITS)
         .ok_or_else(|| bad("UNIQ_KEY not found in the frame"))?;
     Ok(Template {
         frame: frame.freeze(),
@@ -222,11 +226,16 @@ impl Connection {
     }
 }
 
-/// Code and opaque of a binary response header (`code` i16, language, version i16, opaque
-/// i32).
+/// Code and opaque of a binary response header.
 fn response_code_and_opaque(header: &[u8]) -> (Option<i32>, Option<i32>) {
-    let code = header.first_chunk::<2>().map(|b| i32::from(i16::from_be_bytes(*b)));
-    let opaque = header.get(5..9).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes);
+    let code = header
+        .get(CODE_OFFSET..CODE_OFFSET + 2)
+        .and_then(|b| b.try_into().ok())
+        .map(|b| i32::from(i16::from_be_bytes(b)));
+    let opaque = header
+        .get(OPAQUE_OFFSET..OPAQUE_OFFSET + 4)
+        .and_then(|b| b.try_into().ok())
+        .map(i32::from_be_bytes);
     (code, opaque)
 }
 
@@ -242,7 +251,7 @@ mod tests {
         let mut frame = BytesMut::new();
         command.encode(&mut frame).unwrap();
         assert_eq!(&frame[BINARY_OPAQUE_POS..BINARY_OPAQUE_POS + 4], &[1, 2, 3, 4]);
-        let header = &frame[8..];
+        let header = &frame[HEADER_OFFSET..];
         assert_eq!(response_code_and_opaque(header), (Some(0), Some(0x0102_0304)));
         assert_eq!(response_code_and_opaque(&header[..3]), (Some(0), None));
     }

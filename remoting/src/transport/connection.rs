@@ -480,11 +480,11 @@ fn write_inline(
         }
     }
     connection.touch();
-    if chunks.has_remaining() {
-        connection.inner.writer_busy.store(true, Ordering::Relaxed);
-        if connection.inner.writes.try_send(Outgoing::Written(chunks)).is_err() {
-            return Err(std::io::Error::other("the write queue is gone"));
-        }
+    // Queued, the rest keeps `writer_idle` false until the writer has written it.
+    if chunks.has_remaining()
+        && connection.inner.writes.try_send(Outgoing::Written(chunks)).is_err()
+    {
+        return Err(std::io::Error::other("the write queue is gone"));
     }
     Ok(())
 }
@@ -547,7 +547,7 @@ fn fill_batch(
     let mut next = Some(first);
     while let Some(outgoing) = next.take() {
         match outgoing {
-            Outgoing::One(reply) => encode_replies(connection, batch, vec![reply], &mut frames),
+            Outgoing::One(reply) => encode_replies(connection, batch, [reply], &mut frames),
             Outgoing::Many(replies) => encode_replies(connection, batch, replies, &mut frames),
             Outgoing::Written(rest) => {
                 for chunk in rest.chunks {
@@ -568,7 +568,7 @@ fn fill_batch(
 fn encode_replies(
     connection: &Connection,
     batch: &mut Chunks,
-    replies: Vec<Reply>,
+    replies: impl IntoIterator<Item = Reply>,
     frames: &mut usize,
 ) {
     for reply in replies {
