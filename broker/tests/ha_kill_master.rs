@@ -112,6 +112,9 @@ async fn nothing_acknowledged_is_lost_when_a_sync_master_is_killed() {
     let killed_at = Instant::now();
     master.0.kill().unwrap();
     master.0.wait().unwrap();
+    // Answers the master wrote before it died may still sit in the sockets (its connections
+    // write them as soon as they are ready): let the producers read those first.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let acked_before_kill = acked.lock().len();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
